@@ -1,0 +1,59 @@
+# Two commands do all the set-up on a fresh machine:
+#   make book   build the book into _build/html (full runs; about 15 minutes cold on 2 cores)
+#   make test   unit tests, notebooks under nbval and the browser test (quick profile)
+# Both create or reuse the virtual environment $(VENV) and install requirements.txt + bnreview.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SHELL := /bin/bash
+
+export BNREVIEW_DATA ?= $(CURDIR)/data
+export BNREVIEW_CACHE ?= $(CURDIR)/.bnreview-cache
+export MPLBACKEND ?= Agg
+
+.PHONY: book quick-book test unit nbval browser notebooks venv clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
+	touch $@
+
+venv: $(STAMP)
+
+# jupyter-cache keys notebooks on their code cells only: drop it when bnreview's code,
+# the data or the profile change, so the book never shows outputs of older code.
+define build_book
+	@key=$$($(PY) -c 'from bnreview.cache import notebook_key; print(notebook_key())') && cache=$(1)/_build/.jupyter_cache && \
+	if [ "$$(cat $$cache/bnreview-key 2>/dev/null)" != "$$key" ]; then \
+	  rm -rf $$cache; mkdir -p $$cache; echo "$$key" > $$cache/bnreview-key.pending; fi
+	$(VENV)/bin/jupyter-book build . --path-output $(1) -W -n --keep-going
+	@cache=$(1)/_build/.jupyter_cache; [ ! -f $$cache/bnreview-key.pending ] || mv $$cache/bnreview-key.pending $$cache/bnreview-key
+endef
+
+book: $(STAMP)
+	$(call build_book,.)
+
+quick-book: export BNREVIEW_QUICK = 1
+quick-book: $(STAMP)
+	$(call build_book,_build/quick)
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -m "not browser"
+
+nbval: export BNREVIEW_QUICK = 1
+nbval: $(STAMP)
+	$(PY) -m pytest --nbval-lax --nbval-current-env chapters/
+
+browser: $(STAMP) quick-book
+	$(PY) -m pytest tests -m browser
+
+test: unit nbval browser
+
+# Execute every chapter in place with the full runs, so the committed notebooks carry their outputs.
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.store_widget_state=False chapters/*.ipynb
+
+clean:
+	rm -rf _build

@@ -1,0 +1,5 @@
+import sys
+
+from bnreview.cli import main
+
+sys.exit(main())

@@ -1,0 +1,374 @@
+r"""Batch Normalization from scratch: Algorithms 1 and 2 of Ioffe & Szegedy (2015).
+
+This module is a drop-in replacement for :class:`torch.nn.BatchNorm1d` and
+:class:`torch.nn.BatchNorm2d`, written so that it can be read next to the paper.
+It has the same constructor, the same parameters and buffers (``weight``, ``bias``,
+``running_mean``, ``running_var``, ``num_batches_tracked``) and therefore the same
+``state_dict`` keys, so a model can load checkpoints made with either implementation.
+
+What the paper asks for, and where it lives here:
+
+* **Algorithm 1 (training)** -- :class:`BatchNormFunction`. For every channel the
+  mini-batch mean :math:`\mu_B` and the *biased* variance :math:`\sigma_B^2` are
+  computed, the input is normalised to :math:`\hat x`, then scaled and shifted by the
+  learned :math:`\gamma, \beta`. The gradient must flow *through* :math:`\mu_B` and
+  :math:`\sigma_B^2` (Section 2 of the paper shows that normalising outside the
+  gradient step lets a bias grow without bound), so the backward pass is written out
+  with the paper's formulas rather than left to autograd.
+* **Algorithm 2 (inference)** -- :func:`batch_norm` with ``training=False``. The
+  population statistics replace the batch ones and BN becomes one fixed affine map
+  :math:`y = \frac{\gamma}{\sqrt{\mathrm{Var}[x]+\epsilon}}\,x +
+  \big(\beta - \frac{\gamma\,\mathrm{E}[x]}{\sqrt{\mathrm{Var}[x]+\epsilon}}\big)`.
+  The population statistics are the exponential moving averages that PyTorch keeps,
+  ``running = (1 - momentum) * running + momentum * batch``, with the *unbiased*
+  variance :math:`\frac{m}{m-1}\sigma_B^2` (the paper's
+  :math:`\mathrm{Var}[x] = \frac{m}{m-1} \mathrm{E}_B[\sigma_B^2]`). ``momentum=None``
+  gives the plain cumulative average over all batches seen, which is what the paper
+  literally writes.
+* **Convolutions (Section 3.2)** -- one :math:`(\gamma, \beta)` per feature map, and
+  the statistics of a feature map are taken over the batch *and* all spatial positions,
+  so the effective mini-batch size is :math:`m' = m \cdot p \cdot q`.
+
+Note on PyTorch's ``momentum``: it is the weight of the *new* batch, i.e. ``1 - t`` in
+the TF/Keras convention ``moving = t * moving + (1 - t) * batch``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+__all__ = ["BatchNormFunction", "batch_norm", "BatchNorm1d", "BatchNorm2d"]
+
+
+def _layout(x: Tensor) -> tuple[tuple[int, ...], list[int]]:
+    """Dims to reduce over (all but the channel dim 1) and the shape that broadcasts a
+    per-channel vector against ``x``: ``(0, 2, 3)`` and ``[1, C, 1, 1]`` for NCHW."""
+    if x.dim() == 2:
+        return (0,), [1, x.shape[1]]
+    return (0, *range(2, x.dim())), [1, x.shape[1]] + [1] * (x.dim() - 2)
+
+
+class BatchNormFunction(torch.autograd.Function):
+    r"""Algorithm 1 (training mode) with the paper's backward pass written out.
+
+    ``BatchNormFunction.apply(x, gamma, beta, eps)`` returns ``(y, mu_B, var_B)``.
+    ``gamma`` and ``beta`` may be ``None`` (no scale / no shift). ``mu_B`` and the biased
+    ``var_B`` are returned (as non-differentiable outputs) so that the caller can update
+    the running statistics; the gradient that flows through them *inside* the
+    normalisation is handled here in :meth:`backward`.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, gamma: Tensor | None, beta: Tensor | None, eps: float):
+        dims, shape = _layout(x)
+        m = x.numel() // x.shape[1]  # values per channel: m' = N * H * W for convolutions
+
+        # One pass for both moments; correction=0 is the paper's biased 1/m variance.
+        var_B, mu_B = torch.var_mean(x, dim=dims, correction=0)  # mu_B = 1/m sum x_i ; var_B = 1/m sum (x_i - mu_B)^2
+        inv_std = torch.rsqrt(var_B + eps)  # 1 / sqrt(var_B + eps): eps keeps a constant channel finite
+        # Subtract first, then scale: (x - mu_B) stays accurate when |mu_B| >> sigma_B,
+        # unlike x*inv_std - mu_B*inv_std, which cancels.
+        x_hat = (x - mu_B.view(shape)).mul_(inv_std.view(shape))  # x_hat_i = (x_i - mu_B) / sqrt(var_B + eps)
+
+        if gamma is not None and beta is not None:
+            y = torch.addcmul(beta.view(shape), x_hat, gamma.view(shape))  # y_i = gamma * x_hat_i + beta
+        elif gamma is not None:
+            y = x_hat * gamma.view(shape)  # y_i = gamma * x_hat_i   (no shift)
+        elif beta is not None:
+            y = x_hat + beta.view(shape)  # y_i = x_hat_i + beta     (no scale)
+        else:
+            # No affine step: y is x_hat. Hand out a copy, so that an in-place op on y
+            # (e.g. ReLU(inplace=True)) cannot corrupt the x_hat saved for backward.
+            y = x_hat.clone()
+
+        # Backward needs only x_hat, 1/sqrt(var_B + eps) and gamma: x - mu_B is x_hat / inv_std.
+        ctx.save_for_backward(x_hat, inv_std, gamma)
+        ctx.m = m
+        ctx.has_beta = beta is not None
+        ctx.mark_non_differentiable(mu_B, var_B)
+        ctx.set_materialize_grads(False)
+        return y, mu_B, var_B
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dl_dy: Tensor | None, _dl_dmu: None, _dl_dvar: None):
+        r"""The paper's chain rule (Section 3), with :math:`g = \partial\ell/\partial y`:
+
+        .. math::
+
+            \frac{\partial \ell}{\partial \hat x_i} &= g_i \cdot \gamma \\
+            \frac{\partial \ell}{\partial \sigma_B^2} &= \sum_i \frac{\partial \ell}{\partial \hat x_i}
+                (x_i - \mu_B) \cdot \left(-\tfrac12\right) (\sigma_B^2 + \epsilon)^{-3/2} \\
+            \frac{\partial \ell}{\partial \mu_B} &= \sum_i \frac{\partial \ell}{\partial \hat x_i}
+                \frac{-1}{\sqrt{\sigma_B^2 + \epsilon}}
+                + \frac{\partial \ell}{\partial \sigma_B^2} \frac{\sum_i -2 (x_i - \mu_B)}{m} \\
+            \frac{\partial \ell}{\partial x_i} &= \frac{\partial \ell}{\partial \hat x_i}
+                \frac{1}{\sqrt{\sigma_B^2 + \epsilon}}
+                + \frac{\partial \ell}{\partial \sigma_B^2} \frac{2 (x_i - \mu_B)}{m}
+                + \frac{\partial \ell}{\partial \mu_B} \frac{1}{m} \\
+            \frac{\partial \ell}{\partial \gamma} &= \sum_i g_i \hat x_i, \qquad
+            \frac{\partial \ell}{\partial \beta} = \sum_i g_i
+
+        Written with :math:`s = 1/\sqrt{\sigma_B^2+\epsilon}` and
+        :math:`x_i - \mu_B = \hat x_i / s`, the second term of
+        :math:`\partial\ell/\partial\mu_B` vanishes (:math:`\sum_i (x_i-\mu_B) = 0`),
+        :math:`\partial\ell/\partial\sigma_B^2 = -\tfrac12 s^2 \sum_i
+        \frac{\partial\ell}{\partial\hat x_i}\hat x_i`, and the three terms of
+        :math:`\partial\ell/\partial x_i` collapse to
+
+        .. math::
+
+            \frac{\partial \ell}{\partial x_i} = \frac{s}{m}\Big(
+                m \frac{\partial \ell}{\partial \hat x_i}
+                - \sum_j \frac{\partial \ell}{\partial \hat x_j}
+                - \hat x_i \sum_j \frac{\partial \ell}{\partial \hat x_j} \hat x_j \Big)
+            = \gamma s \Big( g_i - \frac{1}{m}\frac{\partial \ell}{\partial \beta}
+                - \frac{\hat x_i}{m}\frac{\partial \ell}{\partial \gamma} \Big),
+
+        because :math:`\sum_j \partial\ell/\partial\hat x_j = \gamma\,\partial\ell/\partial\beta`
+        and :math:`\sum_j (\partial\ell/\partial\hat x_j)\hat x_j = \gamma\,\partial\ell/\partial\gamma`.
+        So the whole backward pass needs two per-channel reductions, the same two that
+        give the gradients of :math:`\beta` and :math:`\gamma`.
+        """
+        x_hat, inv_std, gamma = ctx.saved_tensors
+        if dl_dy is None:  # only mu_B / var_B were used downstream: they carry no gradient
+            return None, None, None, None
+        dims, shape = _layout(x_hat)
+        m = ctx.m
+        need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
+
+        # The two reductions.
+        dl_dbeta = dl_dy.sum(dims)  # dl/dbeta = sum_i dl/dy_i
+        dl_dgamma = (dl_dy * x_hat).sum(dims)  # dl/dgamma = sum_i dl/dy_i * x_hat_i
+
+        dl_dx = None
+        if need_x:
+            # dl/dx_hat = dl/dy * gamma ; folding gamma and s = inv_std into one per-channel factor:
+            g_s = inv_std if gamma is None else gamma * inv_std  # gamma * s
+            # dl/dvar_B * 2(x_i - mu_B)/m  ==  -(gamma*s/m) * x_hat_i * dl/dgamma
+            c_var = (g_s * dl_dgamma).div_(-m)
+            # dl/dmu_B / m  ==  -(gamma*s/m) * dl/dbeta
+            c_mu = (g_s * dl_dbeta).div_(-m)
+            # dl/dx_i = dl/dx_hat_i * s + dl/dvar_B * 2(x_i - mu_B)/m + dl/dmu_B / m
+            dl_dx = torch.addcmul(c_mu.view(shape), x_hat, c_var.view(shape))
+            dl_dx.addcmul_(dl_dy, g_s.view(shape))
+
+        return (
+            dl_dx,
+            dl_dgamma if need_gamma else None,
+            dl_dbeta if (need_beta and ctx.has_beta) else None,
+            None,
+        )
+
+
+def _prod(sizes) -> int:
+    p = 1
+    for s in sizes:
+        p *= s
+    return p
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    r"""Functional batch normalisation with the semantics of :func:`torch.nn.functional.batch_norm`.
+
+    ``training=True``: Algorithm 1 with the statistics of this batch; if the running
+    buffers are given they are updated in place,
+    ``running = (1 - momentum) * running + momentum * batch`` (unbiased variance).
+    ``training=False``: Algorithm 2, the fixed affine map given by the running buffers.
+    """
+    if input.dim() < 2:
+        raise ValueError(
+            f"batch_norm expects input of shape (N, C, *), got input of shape {tuple(input.shape)}"
+        )
+    if training:
+        if input.shape[0] * _prod(input.shape[2:]) == 1:
+            raise ValueError(
+                "Expected more than 1 value per channel when training, "
+                f"got input size {input.size()}"
+            )
+        if eps <= 0.0:
+            raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    elif eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+
+    if training:
+        y, mu_B, var_B = BatchNormFunction.apply(input, weight, bias, eps)
+        if running_mean is not None or running_var is not None:
+            # Algorithm 2, step 10, as a moving average instead of a mean over all batches.
+            with torch.no_grad():
+                m = input.numel() // input.shape[1]
+                if running_mean is not None:
+                    # E[x] <- (1 - momentum) E[x] + momentum * mu_B
+                    running_mean.mul_(1.0 - momentum).add_(mu_B, alpha=momentum)
+                if running_var is not None:
+                    # Var[x] <- (1 - momentum) Var[x] + momentum * m/(m-1) var_B   (unbiased)
+                    running_var.mul_(1.0 - momentum).add_(var_B, alpha=momentum * m / (m - 1))
+        return y
+
+    # Algorithm 2, step 11: at inference BN is one fixed per-channel affine map
+    # y = scale * x + shift, with scale = gamma / sqrt(Var[x] + eps), shift = beta - scale * E[x].
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
+    _, shape = _layout(input)
+    scale = torch.rsqrt(running_var + eps)  # 1 / sqrt(Var[x] + eps)
+    if weight is not None:
+        scale = weight * scale  # gamma / sqrt(Var[x] + eps)
+    shift = -running_mean * scale  # - gamma E[x] / sqrt(Var[x] + eps)
+    if bias is not None:
+        shift = shift + bias  # beta - gamma E[x] / sqrt(Var[x] + eps)
+    return torch.addcmul(shift.view(shape), input, scale.view(shape))  # y = scale * x + shift
+
+
+class _BatchNorm(nn.Module):
+    """Shared body of :class:`BatchNorm1d` and :class:`BatchNorm2d` (mirrors torch's ``_BatchNorm``)."""
+
+    _version = 2  # state_dict version 2 added num_batches_tracked (as in torch)
+    _accepted = ""  # human-readable accepted shapes, set by subclasses
+    _ndims: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        factory_kwargs = {"device": device, "dtype": dtype}
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            # gamma and beta of the paper: one pair per channel / feature map.
+            self.weight = nn.Parameter(torch.empty(num_features, **factory_kwargs))
+            if bias:
+                self.bias = nn.Parameter(torch.empty(num_features, **factory_kwargs))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            # E[x] and Var[x] of Algorithm 2, estimated during training.
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory_kwargs))
+            self.register_buffer("running_var", torch.ones(num_features, **factory_kwargs))
+            self.register_buffer(
+                "num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device)
+            )
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        # gamma = 1, beta = 0: BN starts as the pure normalisation; "the transformation
+        # inserted in the network can represent the identity" is reachable by learning.
+        self.reset_running_stats()
+        if self.affine:
+            nn.init.ones_(self.weight)
+            if self.bias is not None:
+                nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() not in self._ndims:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape {self._accepted}, "
+                f"got input of shape {tuple(input.shape)} ({input.dim()}D)"
+            )
+        if input.shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}) expects {self.num_features} "
+                f"channels in dim 1, got input of shape {tuple(input.shape)} "
+                f"with {input.shape[1]} channels"
+            )
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        # Checkpoints written before torch's state_dict version 2 lack num_batches_tracked.
+        version = local_metadata.get("version", None)
+        if (version is None or version < 2) and self.track_running_stats:
+            key = prefix + "num_batches_tracked"
+            if key not in state_dict:
+                state_dict[key] = (
+                    self.num_batches_tracked
+                    if self.num_batches_tracked is not None
+                    and self.num_batches_tracked.device != torch.device("meta")
+                    else torch.tensor(0, dtype=torch.long)
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input)
+
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                # Cumulative average: after t batches every batch weighs 1/t, the paper's E_B.
+                factor = 1.0 / float(self.num_batches_tracked)
+
+        # Batch statistics in training; in eval too when there are no running statistics.
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        # Update the buffers only when tracking, in training.
+        pass_buffers = not self.training or self.track_running_stats
+        return batch_norm(
+            input,
+            self.running_mean if pass_buffers else None,
+            self.running_var if pass_buffers else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            factor,
+            self.eps,
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of ``(N, C)`` or ``(N, C, L)`` input; statistics per channel
+    over ``N`` (and ``L``). Drop-in for :class:`torch.nn.BatchNorm1d`."""
+
+    _accepted = "(N, C) or (N, C, L)"
+    _ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of ``(N, C, H, W)`` input; statistics per feature map over
+    ``N, H, W`` (Section 3.2). Drop-in for :class:`torch.nn.BatchNorm2d`."""
+
+    _accepted = "(N, C, H, W)"
+    _ndims = (4,)

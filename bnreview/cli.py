@@ -1,0 +1,95 @@
+"""``python -m bnreview``: train a configuration or locate the data from a terminal.
+
+    python -m bnreview train --lr 0.9 --epochs 10 --bn all --bn-impl ours
+    python -m bnreview data
+
+Bad input exits with status 2 and one line naming the bad value, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from bnreview import data
+from bnreview.models import BN_IMPLS, BN_LAYERS, BN_POSITIONS, ACTIVATIONS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bnreview", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", metavar="DIR", help=f"folder holding MNIST/raw (default: ${data.ENV_VAR}, then ./data)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("train", help="train LeNet on MNIST and print the final metrics")
+    run.add_argument("--lr", type=float, default=0.9, help="SGD learning rate, > 0 (default 0.9, the review's)")
+    run.add_argument("--epochs", type=int, default=10, help="passes over the training set, >= 1 (default 10)")
+    run.add_argument("--batch-size", type=int, default=64, help="mini-batch size, >= 2 (default 64)")
+    run.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1) (default 0)")
+    run.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty, >= 0 (default 0)")
+    run.add_argument("--bn", default="none",
+                     help=f"where BN goes: 'none', 'all', or comma-separated layers from {','.join(BN_LAYERS)}")
+    run.add_argument("--bn-impl", default="ours", help=f"BN implementation: {' or '.join(BN_IMPLS)} (default ours)")
+    run.add_argument("--bn-position", default="before",
+                     help=f"BN {' or '.join(BN_POSITIONS)} the nonlinearity (default before, the paper's)")
+    run.add_argument("--activation", default="tanh", help=f"nonlinearity: {', '.join(ACTIVATIONS)} (default tanh)")
+    run.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch order (default 0)")
+    run.add_argument("--n-train", type=int, default=None, help="train on a fixed subset of this many images")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps (default auto)")
+    run.add_argument("--no-cache", action="store_true", help="train even if this run is cached, and do not store it")
+
+    commands.add_parser("data", help="say where MNIST was found and what it holds")
+    return parser
+
+
+def _train(args) -> None:
+    from bnreview.cache import cached_train, entry_path
+    from bnreview.train import TrainConfig, train
+
+    config = TrainConfig(
+        lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum,
+        weight_decay=args.weight_decay, bn=args.bn, bn_impl=args.bn_impl, bn_position=args.bn_position,
+        activation=args.activation, seed=args.seed, n_train=args.n_train, device=args.device,
+    )
+    print(config.describe())
+    history = train(config) if args.no_cache else cached_train(config)
+    for epoch, row in enumerate(zip(history.train_loss, history.test_loss, history.test_acc, history.epoch_seconds), 1):
+        print(f"epoch {epoch:3d}  train loss {row[0]:.4f}  test loss {row[1]:.4f}  test acc {row[2]:.4f}  {row[3]:.1f} s")
+    if history.diverged:
+        print(f"diverged at step {history.diverged_step}")
+    print(f"final test accuracy {history.final_test_acc:.4f}")
+    if not args.no_cache:
+        print(f"cached at {entry_path(config)}")
+
+
+def _data() -> None:
+    root = data.find_root().resolve()
+    print(f"MNIST found in {root / 'MNIST' / 'raw'}")
+    for train in (True, False):
+        images, labels = data.load_mnist(root, train=train)
+        print(f"  {data.SPLITS[train]:5s}: images {tuple(images.shape)} {images.dtype}, labels {tuple(labels.shape)}")
+    mean, std = data.train_stats(root)
+    print(f"  normalised with the training set's mean {mean:.4f} and std {std:.4f}; fingerprint {data.fingerprint(root)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.data:
+        os.environ[data.ENV_VAR] = args.data
+    try:
+        if args.command == "train":
+            _train(args)
+        else:
+            _data()
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"python -m bnreview: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing was cached", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,218 @@
+"""MNIST as two in-memory tensors, and mini-batches sliced from them.
+
+LeNet-5 takes 32x32 inputs, so the 28x28 digits are zero-padded once at load time
+(the review keeps this input size). Holding the whole set as one tensor and slicing
+batches from it removes the per-sample PIL transforms that dominate a CPU epoch
+with the usual ``DataLoader`` pipeline.
+
+Where the data lives, in order: the ``root`` argument, the ``BNREVIEW_DATA``
+environment variable, ``./data``. Each root holds the standard torchvision layout
+``MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import torch
+
+ENV_VAR = "BNREVIEW_DATA"
+DEFAULT_ROOT = Path("data")
+SPLITS = {True: "train", False: "t10k"}
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+IMAGE_SIDE = 28
+
+_loaded: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_raw: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """MNIST is in none of the places we look, and could not be downloaded."""
+
+
+class CorruptDataError(ValueError):
+    """An MNIST file exists but is truncated or is not an IDX file of the right kind."""
+
+
+def candidate_roots(root: str | os.PathLike | None = None) -> list[Path]:
+    """The places searched for ``MNIST/raw``, in order of precedence."""
+    if root is not None:
+        return [Path(root)]
+    roots = []
+    if os.environ.get(ENV_VAR):
+        roots.append(Path(os.environ[ENV_VAR]))
+    roots.append(DEFAULT_ROOT)
+    return roots
+
+
+def _raw_files(split: str) -> tuple[str, str]:
+    return f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
+
+
+def _has_split(raw_dir: Path, split: str) -> bool:
+    return all((raw_dir / f).is_file() or (raw_dir / f"{f}.gz").is_file() for f in _raw_files(split))
+
+
+def find_root(root: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Return the first root whose ``MNIST/raw`` holds both splits.
+
+    Where none does and ``download`` is true, let torchvision download MNIST into the
+    first candidate (works online only). Otherwise raise :class:`DataNotFoundError`
+    naming every place searched and how to fix it.
+    """
+    roots = candidate_roots(root)
+    for candidate in roots:
+        raw_dir = candidate / "MNIST" / "raw"
+        if all(_has_split(raw_dir, split) for split in SPLITS.values()):
+            return candidate
+    download_error = None
+    if download:
+        from torchvision.datasets import MNIST
+
+        try:
+            for train in SPLITS:
+                MNIST(str(roots[0]), train=train, download=True)
+            return roots[0]
+        except Exception as exc:  # offline, or the mirrors are down
+            download_error = exc
+    searched = "\n".join(f"  - {(r / 'MNIST' / 'raw').resolve()}" for r in roots)
+    reason = f"\nDownloading it failed too: {str(download_error).splitlines()[0]}" if download_error else ""
+    raise DataNotFoundError(
+        "MNIST not found. Looked for the IDX files (train-images-idx3-ubyte, ... , optionally .gz) in:\n"
+        f"{searched}{reason}\n"
+        f"Fix: pass root=..., or set {ENV_VAR}=/path/to/dir containing MNIST/raw, "
+        f"or put the files in ./data/MNIST/raw (online, torchvision downloads them there)."
+    )
+
+
+def _check_idx(path: Path, magic: int, gz: bool) -> int:
+    """Validate an IDX file's header and length; return the number of items."""
+    opener = gzip.open if gz else open
+    try:
+        with opener(path, "rb") as f:
+            header = f.read(16 if magic == IMAGE_MAGIC else 8)
+            body = len(f.read()) if gz else path.stat().st_size - len(header)
+    except (OSError, EOFError) as exc:
+        raise CorruptDataError(f"{path}: cannot be read ({exc}); replace it with the original MNIST file") from exc
+    if magic == IMAGE_MAGIC:
+        if len(header) < 16:
+            raise CorruptDataError(f"{path}: truncated header ({len(header)} of 16 bytes); replace it with the original MNIST file")
+        found, n, rows, cols = struct.unpack(">IIII", header)
+        shape_ok = (rows, cols) == (IMAGE_SIDE, IMAGE_SIDE)
+        expected = n * rows * cols
+    else:
+        if len(header) < 8:
+            raise CorruptDataError(f"{path}: truncated header ({len(header)} of 8 bytes); replace it with the original MNIST file")
+        found, n = struct.unpack(">II", header)
+        shape_ok, expected = True, n
+    if found != magic:
+        raise CorruptDataError(f"{path}: magic number {found}, expected {magic}: not an MNIST IDX file of this kind")
+    if not shape_ok:
+        raise CorruptDataError(f"{path}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
+    if body != expected:
+        raise CorruptDataError(
+            f"{path}: holds {body} data bytes, its header promises {expected} ({n} items): "
+            "the file is truncated or corrupt; replace it with the original MNIST file"
+        )
+    return n
+
+
+def _prepare_split(raw_dir: Path, split: str) -> None:
+    """Validate both files of a split; unpack .gz-only files the way torchvision's download does."""
+    counts = []
+    for name, magic in zip(_raw_files(split), (IMAGE_MAGIC, LABEL_MAGIC)):
+        path = raw_dir / name
+        if path.is_file():
+            counts.append(_check_idx(path, magic, gz=False))
+            continue
+        gz_path = raw_dir / f"{name}.gz"
+        counts.append(_check_idx(gz_path, magic, gz=True))
+        if not os.access(raw_dir, os.W_OK):
+            raise DataNotFoundError(
+                f"{gz_path} is compressed and {raw_dir} is read-only, so it cannot be unpacked; "
+                f"unpack it there (gunzip -k) or copy the folder somewhere writable and point {ENV_VAR} at it"
+            )
+        tmp = path.with_name(f".{name}.tmp{os.getpid()}")
+        with gzip.open(gz_path, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, path)
+    if counts[0] != counts[1]:
+        raise CorruptDataError(f"{raw_dir}: {split} has {counts[0]} images but {counts[1]} labels")
+
+
+def load_raw(root: str | os.PathLike | None = None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original digits: uint8 ``[N, 28, 28]`` and int64 labels ``[N]``, read by torchvision."""
+    from torchvision.datasets import MNIST
+
+    found = find_root(root).resolve()
+    key = (str(found), train)
+    if key not in _raw:
+        _prepare_split(found / "MNIST" / "raw", SPLITS[train])
+        dataset = MNIST(str(found), train=train, download=False)
+        labels = dataset.targets.long()
+        if labels.numel() and (labels.min() < 0 or labels.max() > 9):
+            raise CorruptDataError(f"{found}/MNIST/raw: labels outside 0..9 in the {SPLITS[train]} split")
+        _raw[key] = (dataset.data, labels)
+    return _raw[key]
+
+
+def train_stats(root: str | os.PathLike | None = None) -> tuple[float, float]:
+    """Mean and std of the training pixels in [0, 1]: the constants of the input normalisation."""
+    pixels = load_raw(root, train=True)[0].float().div_(255)
+    return pixels.mean().item(), pixels.std().item()
+
+
+def load_mnist(
+    root: str | os.PathLike | None = None, train: bool = True, size: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST as ``(images, labels)``: float32 ``[N, 1, size, size]`` and int64 ``[N]``.
+
+    ``size=32`` zero-pads the 28x28 digits (LeNet's input); ``size=28`` keeps them.
+    Pixels are scaled to [0, 1], padded with background (0), then normalised with the
+    training set's mean and std. Loaded once per process, then served from memory.
+    """
+    if size not in (28, 32):
+        raise ValueError(f"size must be 28 or 32, got {size!r}")
+    found = str(find_root(root).resolve())
+    key = (found, train, size)
+    if key not in _loaded:
+        digits, labels = load_raw(found, train)
+        mean, std = train_stats(found)
+        pad = (size - IMAGE_SIDE) // 2
+        images = torch.nn.functional.pad(digits.float().div_(255), (pad, pad, pad, pad))
+        images = images.sub_(mean).div_(std).unsqueeze(1).contiguous()
+        _loaded[key] = (images, labels)
+    return _loaded[key]
+
+
+def fingerprint(root: str | os.PathLike | None = None) -> str:
+    """A short hash of both splits' pixels and labels: the data's identity in cache keys."""
+    digest = hashlib.sha256()
+    for train in SPLITS:
+        for tensor in load_raw(root, train):
+            digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator | None = None):
+    """Yield ``(x, y)`` mini-batches: a shuffled pass when ``generator`` is given, in order otherwise.
+
+    Each batch is one index into the in-memory tensors; the last, smaller batch is kept
+    unless it would hold a single example (BN cannot normalise a batch of one).
+    """
+    n = len(labels)
+    order = torch.randperm(n, generator=generator) if generator is not None else None
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        if stop - start < 2 and generator is not None:
+            break
+        if order is None:
+            yield images[start:stop], labels[start:stop]
+        else:
+            index = order[start:stop]
+            yield images[index], labels[index]

@@ -1,0 +1,257 @@
+"""Train LeNet on MNIST with plain SGD and cross-entropy, as the review does, and record everything.
+
+``train(TrainConfig(lr=0.9, bn="all"))`` returns a :class:`History`: per-epoch losses and
+accuracies, every step's loss, per-class accuracy, the confusion matrix and a fixed set of
+test predictions for the figures. Runs are deterministic on CPU: same config, same numbers.
+
+A run *diverges* when its loss stops being a number or explodes: a non-finite step loss,
+or a mean over the last ``DIVERGENCE_WINDOW`` steps above ``DIVERGENCE_LOSS`` = 10 ln 10
+(ten times the loss of guessing uniformly among ten classes). With tanh units the loss of
+an exploding run stays finite (it climbs past 1e6 at lr 1e5), so non-finiteness alone misses
+it. A diverged run stops cleanly with ``diverged=True`` and the step it happened at.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from bnreview.data import batches, load_mnist
+from bnreview.models import ACTIVATIONS, BN_IMPLS, BN_POSITIONS, LeNet, resolve_bn_layers
+
+QUICK_ENV = "BNREVIEW_QUICK"
+DIVERGENCE_LOSS = 10 * math.log(10)
+DIVERGENCE_WINDOW = 50
+SUBSET_SEED = 1234  # fixes which images a reduced training set holds, whatever the run's seed
+SAMPLE_SEED = 2015  # fixes the test images shown in the prediction grids
+N_SAMPLES = 40
+EVAL_BATCH = 1000
+
+
+def is_quick() -> bool:
+    """True in the quick profile (``BNREVIEW_QUICK=1``): CI's short notebook runs."""
+    return os.environ.get(QUICK_ENV, "") not in ("", "0")
+
+
+def for_profile(config: TrainConfig, quick_n_train: int = 2000, quick_epochs: int = 1) -> TrainConfig:
+    """The config itself in a full run; in the quick profile, shrunk to a data subset and few epochs."""
+    if not is_quick():
+        return config
+    n_train = quick_n_train if config.n_train is None else min(config.n_train, quick_n_train)
+    return replace(config, n_train=n_train, epochs=min(config.epochs, quick_epochs))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run's numbers. Validated when built."""
+
+    lr: float
+    epochs: int = 10
+    batch_size: int = 64
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    bn: tuple[str, ...] = ()
+    bn_impl: str = "ours"
+    bn_position: str = "before"
+    activation: str = "tanh"
+    seed: int = 0
+    n_train: int | None = None
+    device: str = "auto"
+
+    def __post_init__(self):
+        object.__setattr__(self, "bn", resolve_bn_layers(self.bn))
+
+        def need(ok: bool, name: str, accepted: str):
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; accepted: {accepted}")
+
+        number = (int, float)
+        need(isinstance(self.lr, number) and math.isfinite(self.lr) and self.lr > 0, "lr", "a finite number > 0")
+        need(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "an integer >= 1")
+        need(isinstance(self.batch_size, int) and self.batch_size >= 2, "batch_size",
+             "an integer >= 2 (BN needs two examples to compute a variance)")
+        need(isinstance(self.momentum, number) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
+        need(isinstance(self.weight_decay, number) and 0 <= self.weight_decay < math.inf, "weight_decay",
+             "a finite number >= 0")
+        need(self.bn_impl in BN_IMPLS, "bn_impl", " or ".join(map(repr, BN_IMPLS)))
+        need(self.bn_position in BN_POSITIONS, "bn_position", " or ".join(map(repr, BN_POSITIONS)))
+        need(self.activation in ACTIVATIONS, "activation", ", ".join(map(repr, ACTIVATIONS)))
+        need(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer >= 0")
+        need(self.n_train is None or (isinstance(self.n_train, int) and self.n_train >= self.batch_size),
+             "n_train", f"None (all 60,000 images) or an integer >= batch_size ({self.batch_size})")
+        need(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
+             "'auto', 'cpu', 'cuda[:N]' or 'mps'")
+
+    def build_model(self) -> LeNet:
+        return LeNet(bn=self.bn, bn_impl=self.bn_impl, bn_position=self.bn_position, activation=self.activation)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "bn": list(self.bn)}
+
+    def describe(self) -> str:
+        """A one-line summary for captions and progress bars."""
+        bn = "no BN" if not self.bn else f"BN on {'+'.join(self.bn)} ({self.bn_position}, {self.bn_impl})"
+        data = "60,000" if self.n_train is None else f"{self.n_train:,}"
+        return f"lr {self.lr:g}, {bn}, batch {self.batch_size}, {self.epochs} epochs, {data} images, seed {self.seed}"
+
+
+@dataclass
+class History:
+    """What a run produced. ``to_dict``/``from_dict`` round-trip it through JSON-friendly types."""
+
+    config: dict
+    train_loss: list[float] = field(default_factory=list)  # mean step loss over the epoch
+    train_acc: list[float] = field(default_factory=list)  # accuracy on the epoch's batches, as trained
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)  # training time, evaluation excluded
+    step_loss: list[float] = field(default_factory=list)
+    steps_per_epoch: int = 0
+    per_class_acc: list[float] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)  # rows: true class, columns: predicted
+    sample_indices: list[int] = field(default_factory=list)
+    sample_pred: list[int] = field(default_factory=list)
+    sample_true: list[int] = field(default_factory=list)
+    mistake_indices: list[int] = field(default_factory=list)
+    mistake_pred: list[int] = field(default_factory=list)
+    diverged: bool = False
+    diverged_step: int | None = None
+    stopped: bool = False
+    state_dict: dict | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def final_test_acc(self) -> float:
+        return self.test_acc[-1] if self.test_acc else float("nan")
+
+    def steps_to(self, accuracy: float) -> int | None:
+        """Training steps until the test accuracy (measured once per epoch) first reached ``accuracy``."""
+        for epoch, acc in enumerate(self.test_acc, start=1):
+            if acc >= accuracy:
+                return min(epoch * self.steps_per_epoch, len(self.step_loss))
+        return None
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "state_dict"}
+
+    @classmethod
+    def from_dict(cls, data: dict, state_dict: dict | None = None) -> History:
+        return cls(**data, state_dict=state_dict)
+
+
+def _is_diverging(step_loss: list[float]) -> bool:
+    last = step_loss[-1]
+    window = step_loss[-DIVERGENCE_WINDOW:]
+    return not math.isfinite(last) or sum(window) / len(window) > DIVERGENCE_LOSS
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, device=None):
+    """Mean loss, accuracy and every prediction of ``model`` (switched to eval mode) on a data set."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    loss_sum, predictions = 0.0, []
+    for x, y in batches(images, labels, EVAL_BATCH):
+        logits = model(x.to(device))
+        loss_sum += F.cross_entropy(logits, y.to(device), reduction="sum").item()
+        predictions.append(logits.argmax(1).cpu())
+    predictions = torch.cat(predictions)
+    return loss_sum / len(labels), (predictions == labels).float().mean().item(), predictions
+
+
+def _training_set(n_train: int | None):
+    images, labels = load_mnist(train=True)
+    if n_train is None or n_train >= len(labels):
+        return images, labels
+    keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SUBSET_SEED))[:n_train]
+    return images[keep], labels[keep]
+
+
+def _record_final(history: History, predictions: torch.Tensor, labels: torch.Tensor) -> None:
+    confusion = torch.bincount(labels * 10 + predictions, minlength=100).reshape(10, 10)
+    history.confusion = confusion.tolist()
+    history.per_class_acc = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
+    samples = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SAMPLE_SEED))[:N_SAMPLES]
+    history.sample_indices = samples.tolist()
+    history.sample_pred = predictions[samples].tolist()
+    history.sample_true = labels[samples].tolist()
+    wrong = (predictions != labels).nonzero().flatten()
+    history.mistake_indices = wrong.tolist()
+    history.mistake_pred = predictions[wrong].tolist()
+
+
+def train(
+    config: TrainConfig,
+    progress: bool = True,
+    callback: Callable[[int, History], None] | None = None,
+    stop: threading.Event | None = None,
+) -> History:
+    """Train a fresh LeNet as ``config`` says and return its :class:`History` (final weights in ``state_dict``).
+
+    ``callback(epoch, history)`` runs after each epoch (live plots). Setting ``stop`` ends
+    the run after the current batch with ``stopped=True``; what was learned is kept.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = config.build_model().to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    images, labels = _training_set(config.n_train)
+    test_images, test_labels = load_mnist(train=False)
+    order = torch.Generator().manual_seed(config.seed)
+    full, rest = divmod(len(labels), config.batch_size)
+    history = History(config=config.to_dict(), steps_per_epoch=full + (rest >= 2))
+    bar = tqdm(total=config.epochs * history.steps_per_epoch, disable=not progress,
+               desc=config.describe(), unit="step", leave=False)
+    try:
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            start, correct, seen, first_step = time.perf_counter(), 0, 0, len(history.step_loss)
+            for x, y in batches(images, labels, config.batch_size, generator=order):
+                x, y = x.to(device), y.to(device)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                history.step_loss.append(loss.item())
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += len(y)
+                bar.update()
+                if _is_diverging(history.step_loss):
+                    history.diverged, history.diverged_step = True, len(history.step_loss)
+                    break
+                if stop is not None and stop.is_set():
+                    history.stopped = True
+                    break
+            history.epoch_seconds.append(time.perf_counter() - start)
+            epoch_losses = history.step_loss[first_step:]
+            history.train_loss.append(sum(epoch_losses) / max(len(epoch_losses), 1))
+            history.train_acc.append(correct / max(seen, 1))
+            test_loss, test_acc, predictions = evaluate(model, test_images, test_labels, device)
+            history.test_loss.append(test_loss)
+            history.test_acc.append(test_acc)
+            bar.set_postfix(test_acc=f"{test_acc:.4f}")
+            if callback is not None:
+                callback(epoch, history)
+            if history.diverged or history.stopped:
+                break
+    finally:
+        bar.close()
+    _record_final(history, predictions, test_labels)
+    history.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return history
