@@ -65,23 +65,28 @@ class BatchNormFunction(torch.autograd.Function):
         dims, shape = _layout(x)
         m = x.numel() // x.shape[1]  # values per channel: m' = N * H * W for convolutions
 
-        # One pass for both moments; correction=0 is the paper's biased 1/m variance.
-        var_B, mu_B = torch.var_mean(x, dim=dims, correction=0)  # mu_B = 1/m sum x_i ; var_B = 1/m sum (x_i - mu_B)^2
+        # Two-pass moments: the mean first, then the squared deviations from it. This is
+        # exact even when |mu_B| >> sigma_B (the one-pass E[x^2] - E[x]^2 cancels), and
+        # x - mu_B is needed for x_hat anyway.
+        mu_B = x.mean(dims)  # mu_B = 1/m sum_i x_i
+        x_mu = x - mu_B.view(shape)  # x_i - mu_B   (turned into x_hat in place below)
+        y = x_mu * x_mu  # (x_i - mu_B)^2, in the buffer that will hold the output y
+        var_B = y.sum(dims).div_(m)  # var_B = 1/m sum_i (x_i - mu_B)^2   (biased, as in the paper)
         inv_std = torch.rsqrt(var_B + eps)  # 1 / sqrt(var_B + eps): eps keeps a constant channel finite
-        # Subtract first, then scale: (x - mu_B) stays accurate when |mu_B| >> sigma_B,
-        # unlike x*inv_std - mu_B*inv_std, which cancels.
-        x_hat = (x - mu_B.view(shape)).mul_(inv_std.view(shape))  # x_hat_i = (x_i - mu_B) / sqrt(var_B + eps)
+        x_hat = x_mu.mul_(inv_std.view(shape))  # x_hat_i = (x_i - mu_B) / sqrt(var_B + eps)
 
-        if gamma is not None and beta is not None:
-            y = torch.addcmul(beta.view(shape), x_hat, gamma.view(shape))  # y_i = gamma * x_hat_i + beta
-        elif gamma is not None:
-            y = x_hat * gamma.view(shape)  # y_i = gamma * x_hat_i   (no shift)
+        # Scale and shift, written into y's buffer (one fresh allocation fewer: on CPU a
+        # new activation-sized tensor costs page faults, often more than the arithmetic).
+        if gamma is not None:
+            torch.mul(x_hat, gamma.view(shape), out=y)  # y_i = gamma * x_hat_i ...
+            if beta is not None:
+                y.add_(beta.view(shape))  # ... + beta
         elif beta is not None:
-            y = x_hat + beta.view(shape)  # y_i = x_hat_i + beta     (no scale)
+            torch.add(x_hat, beta.view(shape), out=y)  # y_i = x_hat_i + beta   (no scale)
         else:
-            # No affine step: y is x_hat. Hand out a copy, so that an in-place op on y
+            # No affine step: y is x_hat, but as a copy, so that an in-place op on y
             # (e.g. ReLU(inplace=True)) cannot corrupt the x_hat saved for backward.
-            y = x_hat.clone()
+            y.copy_(x_hat)
 
         # Backward needs only x_hat, 1/sqrt(var_B + eps) and gamma: x - mu_B is x_hat / inv_std.
         ctx.save_for_backward(x_hat, inv_std, gamma)
@@ -139,21 +144,23 @@ class BatchNormFunction(torch.autograd.Function):
         m = ctx.m
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
 
-        # The two reductions.
+        # The two reductions. dl/dy * x_hat goes into a scratch buffer that is reused for dl/dx.
+        buf = dl_dy * x_hat
+        dl_dgamma = buf.sum(dims)  # dl/dgamma = sum_i dl/dy_i * x_hat_i
         dl_dbeta = dl_dy.sum(dims)  # dl/dbeta = sum_i dl/dy_i
-        dl_dgamma = (dl_dy * x_hat).sum(dims)  # dl/dgamma = sum_i dl/dy_i * x_hat_i
 
         dl_dx = None
         if need_x:
-            # dl/dx_hat = dl/dy * gamma ; folding gamma and s = inv_std into one per-channel factor:
+            # dl/dx_hat = dl/dy * gamma ; fold gamma and s = inv_std into one per-channel factor.
             g_s = inv_std if gamma is None else gamma * inv_std  # gamma * s
-            # dl/dvar_B * 2(x_i - mu_B)/m  ==  -(gamma*s/m) * x_hat_i * dl/dgamma
+            # dl/dvar_B * 2(x_i - mu_B)/m  ==  -(gamma*s/m) * dl/dgamma * x_hat_i
             c_var = (g_s * dl_dgamma).div_(-m)
             # dl/dmu_B / m  ==  -(gamma*s/m) * dl/dbeta
             c_mu = (g_s * dl_dbeta).div_(-m)
-            # dl/dx_i = dl/dx_hat_i * s + dl/dvar_B * 2(x_i - mu_B)/m + dl/dmu_B / m
-            dl_dx = torch.addcmul(c_mu.view(shape), x_hat, c_var.view(shape))
-            dl_dx.addcmul_(dl_dy, g_s.view(shape))
+            # dl/dx_i = dl/dx_hat_i * s  +  dl/dvar_B * 2(x_i - mu_B)/m  +  dl/dmu_B / m
+            dl_dx = torch.mul(x_hat, c_var.view(shape), out=buf)  # variance term
+            dl_dx.add_(c_mu.view(shape))  # mean term
+            dl_dx.addcmul_(dl_dy, g_s.view(shape))  # direct term
 
         return (
             dl_dx,

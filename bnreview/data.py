@@ -152,7 +152,8 @@ def load_raw(root: str | os.PathLike | None = None, train: bool = True) -> tuple
     found = find_root(root).resolve()
     key = (str(found), train)
     if key not in _raw:
-        _prepare_split(found / "MNIST" / "raw", SPLITS[train])
+        for split in SPLITS.values():  # torchvision wants both splits unpacked before it reads either
+            _prepare_split(found / "MNIST" / "raw", split)
         dataset = MNIST(str(found), train=train, download=False)
         labels = dataset.targets.long()
         if labels.numel() and (labels.min() < 0 or labels.max() > 9):

@@ -118,7 +118,7 @@ class History:
     train_acc: list[float] = field(default_factory=list)  # accuracy on the epoch's batches, as trained
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
-    epoch_seconds: list[float] = field(default_factory=list)  # training time, evaluation excluded
+    epoch_seconds: list[float] = field(default_factory=list, compare=False)  # training time, evaluation excluded
     step_loss: list[float] = field(default_factory=list)
     steps_per_epoch: int = 0
     per_class_acc: list[float] = field(default_factory=list)

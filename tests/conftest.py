@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny MNIST written as real IDX files, and an isolated run cache.
+
+Unit tests never touch the real data set or the user's cache: each test sees
+``BNREVIEW_DATA`` pointing at a small, learnable MNIST look-alike and ``BNREVIEW_CACHE``
+pointing at its own temporary folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from bnreview import data
+
+TINY_TRAIN, TINY_TEST = 512, 200
+
+
+def digit_like(labels: torch.Tensor, seed: int) -> torch.Tensor:
+    """28x28 uint8 images whose class is readable: a bright bar at a class-dependent row, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 60, (len(labels), 28, 28), generator=g, dtype=torch.uint8)
+    for i, label in enumerate(labels.tolist()):
+        images[i, 3 + 2 * label : 5 + 2 * label, 4:24] = 255
+    return images
+
+
+def write_idx(path: Path, tensor: torch.Tensor, compress: bool = False) -> Path:
+    magic = 2051 if tensor.dim() == 3 else 2049
+    header = struct.pack(">II", magic, tensor.shape[0]) + b"".join(struct.pack(">I", s) for s in tensor.shape[1:])
+    payload = header + tensor.numpy().tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def write_mnist(root: Path, n_train: int = TINY_TRAIN, n_test: int = TINY_TEST, compress: bool = False) -> Path:
+    raw = root / "MNIST" / "raw"
+    for split, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        labels = torch.arange(n) % 10
+        labels = labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+        write_idx(raw / f"{split}-images-idx3-ubyte", digit_like(labels, seed), compress)
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels.to(torch.uint8), compress)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    return write_mnist(tmp_path_factory.mktemp("tiny-mnist"))
+
+
+@pytest.fixture(autouse=True)
+def isolated(tiny_root, tmp_path, monkeypatch):
+    """Every test: tiny data, its own cache folder, full (not quick) profile."""
+    monkeypatch.setenv(data.ENV_VAR, str(tiny_root))
+    monkeypatch.setenv("BNREVIEW_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("BNREVIEW_QUICK", raising=False)
+    yield

@@ -1,0 +1,121 @@
+import os
+
+import pytest
+import torch
+
+from bnreview import data
+from conftest import TINY_TEST, TINY_TRAIN, write_idx, write_mnist
+
+
+def test_load_mnist_shapes_types_and_padding(tiny_root):
+    images, labels = data.load_mnist(tiny_root)
+    assert images.shape == (TINY_TRAIN, 1, 32, 32) and images.dtype == torch.float32
+    assert labels.shape == (TINY_TRAIN,) and labels.dtype == torch.int64
+    test_images, test_labels = data.load_mnist(tiny_root, train=False)
+    assert test_images.shape == (TINY_TEST, 1, 32, 32) and test_labels.shape == (TINY_TEST,)
+    # the 2-pixel border is padding: background (raw 0) after normalisation
+    mean, std = data.train_stats(tiny_root)
+    assert torch.allclose(images[:, :, :2, :], torch.tensor(-mean / std))
+    assert torch.allclose(images[:, :, :, -2:], torch.tensor(-mean / std))
+
+
+def test_normalised_with_training_statistics(tiny_root):
+    images, _ = data.load_mnist(tiny_root, size=28)
+    assert images.shape[-2:] == (28, 28)
+    assert abs(images.mean().item()) < 1e-4 and abs(images.std().item() - 1) < 1e-3
+    raw, labels = data.load_raw(tiny_root)
+    mean, std = data.train_stats(tiny_root)
+    expected = (raw[7].float() / 255 - mean) / std
+    assert torch.allclose(data.load_mnist(tiny_root, size=28)[0][7, 0], expected, atol=1e-6)
+
+
+def test_loaded_once_then_served_from_memory(tiny_root):
+    first = data.load_mnist(tiny_root)
+    assert data.load_mnist(tiny_root)[0] is first[0]
+
+
+def test_bad_size_names_value():
+    with pytest.raises(ValueError, match="size must be 28 or 32, got 30"):
+        data.load_mnist(size=30)
+
+
+def test_search_order_argument_then_env_then_cwd(tmp_path, monkeypatch):
+    arg, env, cwd = (write_mnist(tmp_path / name, n_train=20, n_test=10) for name in ("arg", "env", "cwd"))
+    monkeypatch.setenv(data.ENV_VAR, str(env))
+    monkeypatch.chdir(cwd.parent / "cwd")
+    (cwd / "data").mkdir()
+    (cwd / "MNIST").rename(cwd / "data" / "MNIST")
+    assert data.find_root(arg) == arg
+    assert data.find_root() == env
+    monkeypatch.delenv(data.ENV_VAR)
+    assert data.find_root() == data.DEFAULT_ROOT
+
+
+def test_missing_data_names_every_place_and_the_fix(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no network")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(data.DataNotFoundError) as caught:
+        data.load_mnist()
+    message = str(caught.value)
+    assert str(tmp_path / "nowhere" / "MNIST" / "raw") in message
+    assert str(tmp_path / "data" / "MNIST" / "raw") in message
+    assert "BNREVIEW_DATA" in message and "no network" in message
+
+
+def test_gzipped_files_are_unpacked_and_read(tmp_path):
+    root = write_mnist(tmp_path, n_train=30, n_test=10, compress=True)
+    images, labels = data.load_mnist(root)
+    assert images.shape == (30, 1, 32, 32)
+    assert (root / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    assert not list((root / "MNIST" / "raw").glob(".*tmp*"))
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    root = write_mnist(tmp_path, n_train=30, n_test=10)
+    path = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(data.CorruptDataError, match="truncated or corrupt"):
+        data.load_mnist(root)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x00\x08", b"GIF89a-not-an-idx-file-at-all"])
+def test_garbage_file_is_a_clear_error(tmp_path, content):
+    root = write_mnist(tmp_path, n_train=30, n_test=10)
+    (root / "MNIST" / "raw" / "train-labels-idx1-ubyte").write_bytes(content)
+    with pytest.raises(data.CorruptDataError, match="train-labels-idx1-ubyte"):
+        data.load_mnist(root)
+
+
+def test_images_and_labels_must_agree(tmp_path):
+    root = write_mnist(tmp_path, n_train=30, n_test=10)
+    write_idx(root / "MNIST" / "raw" / "train-labels-idx1-ubyte", torch.zeros(29, dtype=torch.uint8))
+    with pytest.raises(data.CorruptDataError, match="30 images but 29 labels"):
+        data.load_mnist(root)
+
+
+def test_fingerprint_changes_with_the_data(tmp_path, tiny_root):
+    other = write_mnist(tmp_path, n_train=30, n_test=10)
+    assert data.fingerprint(tiny_root) == data.fingerprint(tiny_root)
+    assert data.fingerprint(tiny_root) != data.fingerprint(other)
+
+
+def test_batches_shuffle_reproducibly_and_cover_everything():
+    images, labels = torch.arange(10.0).reshape(10, 1), torch.arange(10)
+    run = lambda: [y.tolist() for _, y in data.batches(images, labels, 4, torch.Generator().manual_seed(3))]
+    assert run() == run()
+    assert sorted(sum(run(), [])) == list(range(10))
+    assert [len(b) for b in run()] == [4, 4, 2]
+    ordered = [y.tolist() for _, y in data.batches(images, labels, 4)]
+    assert ordered == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_batch_of_one_is_dropped_when_training():
+    images, labels = torch.zeros(9, 1), torch.arange(9)
+    sizes = [len(y) for _, y in data.batches(images, labels, 4, torch.Generator().manual_seed(0))]
+    assert sizes == [4, 4]

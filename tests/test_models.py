@@ -1,0 +1,85 @@
+import pytest
+import torch
+from torch import nn
+
+from bnreview import batchnorm
+from bnreview.models import BN_LAYERS, LeNet, count_parameters, resolve_bn_layers
+
+
+def test_lenet_has_61706_parameters_and_the_review_architecture():
+    model = LeNet()
+    assert count_parameters(model) == 61_706
+    assert model(torch.randn(3, 1, 32, 32)).shape == (3, 10)
+    assert [m.out_channels for m in (model.conv1, model.conv2, model.conv3)] == [6, 16, 120]
+    assert (model.fc1.out_features, model.fc2.out_features) == (84, 10)
+    assert isinstance(model.pool, nn.AvgPool2d) and isinstance(model.act, nn.Tanh)
+
+
+def test_bn_before_drops_the_bias_it_replaces():
+    model = LeNet(bn="all")
+    for layer in BN_LAYERS:
+        assert getattr(model, layer).bias is None
+    assert model.fc2.bias is not None
+    # -226 biases, +2 x 226 gamma and beta
+    assert count_parameters(model) == 61_706 + 226
+
+
+def test_bn_after_keeps_the_bias():
+    model = LeNet(bn=("conv2", "fc1"), bn_position="after")
+    assert model.conv2.bias is not None and model.fc1.bias is not None
+    assert count_parameters(model) == 61_706 + 2 * (16 + 84)
+
+
+@pytest.mark.parametrize("bn", [None, (), "none", "all", "conv1", "conv3,fc1", ["fc1", "conv1"]])
+def test_bn_placements(bn):
+    model = LeNet(bn=bn)
+    expected = resolve_bn_layers(bn)
+    assert tuple(model.bn) == expected
+    assert model(torch.randn(4, 1, 32, 32)).shape == (4, 10)
+
+
+def test_resolve_keeps_network_order():
+    assert resolve_bn_layers(["fc1", "conv1"]) == ("conv1", "fc1")
+    assert resolve_bn_layers("all") == BN_LAYERS
+
+
+@pytest.mark.parametrize(
+    "kwargs, bad",
+    [
+        ({"bn": "conv4"}, "'conv4'"),
+        ({"bn": ["conv1", "fc2"]}, "'fc2'"),
+        ({"bn_impl": "keras"}, "'keras'"),
+        ({"bn_position": "middle"}, "'middle'"),
+        ({"activation": "gelu"}, "'gelu'"),
+    ],
+)
+def test_unknown_names_list_what_is_accepted(kwargs, bad):
+    with pytest.raises(ValueError, match="accepted") as caught:
+        LeNet(**kwargs)
+    assert bad in str(caught.value)
+
+
+def test_our_bn_and_torch_bn_give_the_same_network():
+    torch.manual_seed(0)
+    ours = LeNet(bn="all", bn_impl="ours")
+    theirs = LeNet(bn="all", bn_impl="torch")
+    theirs.load_state_dict(ours.state_dict())
+    assert isinstance(ours.bn["conv1"], batchnorm.BatchNorm2d) and isinstance(theirs.bn["conv1"], nn.BatchNorm2d)
+    assert isinstance(ours.bn["fc1"], batchnorm.BatchNorm1d) and isinstance(theirs.bn["fc1"], nn.BatchNorm1d)
+    x = torch.randn(16, 1, 32, 32)
+    torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-4)
+    for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    ours.eval(), theirs.eval()
+    torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-4)
+
+
+def test_record_collects_each_layers_input_to_its_nonlinearity():
+    model = LeNet(bn="all").train()
+    record = {}
+    model(torch.randn(32, 1, 32, 32), record)
+    assert list(record) == list(BN_LAYERS)
+    assert record["conv1"].shape == (32, 6, 28, 28) and record["fc1"].shape == (32, 84)
+    # before the nonlinearity, BN's output has per-feature mean 0 and variance 1 in training mode
+    assert record["fc1"].mean(0).abs().max() < 1e-5
+    assert model.bn["conv1"].num_batches_tracked.item() == 1  # recording does not run BN twice
