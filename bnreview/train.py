@@ -70,6 +70,7 @@ class TrainConfig:
     activation: str = "tanh"
     seed: int = 0
     n_train: int | None = None
+    probe_every: int = 0
     device: str = "auto"
 
     def __post_init__(self):
@@ -93,6 +94,8 @@ class TrainConfig:
         need(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer >= 0")
         need(self.n_train is None or (isinstance(self.n_train, int) and self.n_train >= self.batch_size),
              "n_train", f"None (all 60,000 images) or an integer >= batch_size ({self.batch_size})")
+        need(isinstance(self.probe_every, int) and self.probe_every >= 0, "probe_every",
+             "an integer >= 0 (0: no probes)")
         need(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
              "'auto', 'cpu', 'cuda[:N]' or 'mps'")
 
@@ -128,6 +131,8 @@ class History:
     sample_true: list[int] = field(default_factory=list)
     mistake_indices: list[int] = field(default_factory=list)
     mistake_pred: list[int] = field(default_factory=list)
+    probe_steps: list[int] = field(default_factory=list)
+    probes: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # layer -> statistic -> values
     diverged: bool = False
     diverged_step: int | None = None
     stopped: bool = False
@@ -150,6 +155,56 @@ class History:
     @classmethod
     def from_dict(cls, data: dict, state_dict: dict | None = None) -> History:
         return cls(**data, state_dict=state_dict)
+
+
+PERCENTILES = (15, 50, 85)  # the paper's Figure 1(b, c)
+PROBE_BATCH = 256
+
+
+def saturated(z: torch.Tensor, activation: str) -> torch.Tensor:
+    """Where the nonlinearity's slope at ``z`` is below a tenth of its maximum: gradients barely pass."""
+    if activation == "tanh":
+        return 1 - torch.tanh(z) ** 2 < 0.1
+    if activation == "sigmoid":
+        s = torch.sigmoid(z)
+        return s * (1 - s) < 0.025
+    return z <= 0  # relu
+
+
+@torch.no_grad()
+def probe(model: torch.nn.Module, x: torch.Tensor, activation: str) -> dict[str, dict[str, float]]:
+    """Statistics of every layer's input to its nonlinearity on the batch ``x``, as the training network sees it.
+
+    The network runs in training mode (BN uses the batch's statistics, as during a step) and
+    its running statistics are restored afterwards, so probing does not change the run.
+    """
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    was_training = model.training
+    model.train()
+    record = {}
+    model(x, record)
+    for name, b in model.named_buffers():
+        b.copy_(buffers[name])
+    model.train(was_training)
+    stats = {}
+    for layer, z in record.items():
+        q = torch.quantile(z.flatten().float(), torch.tensor([p / 100 for p in PERCENTILES], device=z.device))
+        unit = z.flatten(1)[:, 0]  # one fixed unit: the paper follows "a typical sigmoid"
+        qu = torch.quantile(unit.float(), torch.tensor([p / 100 for p in PERCENTILES], device=z.device))
+        stats[layer] = {
+            "mean": z.mean().item(), "std": z.std().item(),
+            **{f"p{p}": v.item() for p, v in zip(PERCENTILES, q)},
+            **{f"unit_p{p}": v.item() for p, v in zip(PERCENTILES, qu)},
+            "saturated": saturated(z, activation).float().mean().item(),
+        }
+    return stats
+
+
+def _record_probe(history: History, step: int, stats: dict) -> None:
+    history.probe_steps.append(step)
+    for layer, values in stats.items():
+        for name, value in values.items():
+            history.probes.setdefault(layer, {}).setdefault(name, []).append(value)
 
 
 def _is_diverging(step_loss: list[float]) -> bool:
@@ -215,6 +270,9 @@ def train(
     order = torch.Generator().manual_seed(config.seed)
     full, rest = divmod(len(labels), config.batch_size)
     history = History(config=config.to_dict(), steps_per_epoch=full + (rest >= 2))
+    probe_x = test_images[:PROBE_BATCH].to(device)
+    if config.probe_every:
+        _record_probe(history, 0, probe(model, probe_x, config.activation))
     bar = tqdm(total=config.epochs * history.steps_per_epoch, disable=not progress,
                desc=config.describe(), unit="step", leave=False)
     try:
@@ -232,6 +290,8 @@ def train(
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
                 bar.update()
+                if config.probe_every and len(history.step_loss) % config.probe_every == 0:
+                    _record_probe(history, len(history.step_loss), probe(model, probe_x, config.activation))
                 if _is_diverging(history.step_loss):
                     history.diverged, history.diverged_step = True, len(history.step_loss)
                     break

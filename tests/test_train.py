@@ -110,3 +110,23 @@ def test_quick_profile_shrinks_runs(monkeypatch):
     quick = for_profile(full, quick_epochs=2)
     assert (quick.n_train, quick.epochs, quick.lr) == (2000, 2, 0.9)
     assert for_profile(TrainConfig(lr=0.9, n_train=500)).n_train == 500
+
+
+def test_probes_record_layer_statistics_without_changing_the_run():
+    plain = train(TrainConfig(lr=0.1, bn="all", **SMALL), progress=False)
+    probed = train(TrainConfig(lr=0.1, bn="all", probe_every=8, **SMALL), progress=False)
+    assert probed.step_loss == plain.step_loss  # probing leaves BN's running statistics alone
+    assert probed.probe_steps == [0, 8, 16, 24, 32]
+    fc1 = probed.probes["fc1"]
+    assert len(fc1["p50"]) == len(fc1["unit_p50"]) == 5
+    assert all(lo <= mid <= hi for lo, mid, hi in zip(fc1["p15"], fc1["p50"], fc1["p85"]))
+    assert abs(fc1["mean"][0]) < 1e-4 and abs(fc1["std"][0] - 1) < 0.01  # BN at init: beta 0, gamma 1
+    assert all(0 <= s <= 1 for s in probed.probes["conv1"]["saturated"])
+
+
+def test_saturation_follows_the_slope():
+    from bnreview.train import saturated
+
+    z = torch.tensor([0.0, 1.0, 2.0, 5.0, -5.0])
+    assert saturated(z, "tanh").tolist() == [False, False, True, True, True]
+    assert saturated(z, "sigmoid").tolist() == [False, False, False, True, True]

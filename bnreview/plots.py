@@ -1,0 +1,166 @@
+"""The book's figures, drawn from :class:`~bnreview.train.History` objects with matplotlib.
+
+Every function takes the runs it draws (a ``{label: History}`` mapping where several are
+compared), draws on a new figure unless given ``ax``, and returns the figure. Axes carry
+units; titles state the setting (lr, batch size, epochs, seed) of the runs they show.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from bnreview.train import History, PERCENTILES, TrainConfig
+
+CORRECT, WRONG = "#1a7f37", "#cf222e"
+
+
+def setting(history: History) -> str:
+    """The caption line for a run: its config in words."""
+    return TrainConfig(**{**history.config, "bn": tuple(history.config["bn"])}).describe()
+
+
+def _axes(ax, figsize=(6.4, 4)):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax.figure, ax
+
+
+def _epochs(history: History) -> np.ndarray:
+    return np.arange(1, len(history.test_loss) + 1)
+
+
+def loss_curves(histories: dict[str, History], ax=None, title: str | None = None):
+    """Training (solid) and test (dashed) cross-entropy per epoch: the review's Figures 1 and 3."""
+    fig, ax = _axes(ax)
+    for i, (label, h) in enumerate(histories.items()):
+        color = f"C{i}"
+        ax.plot(_epochs(h), h.train_loss, "-o", color=color, ms=3, label=f"{label}: training")
+        ax.plot(_epochs(h), h.test_loss, "--s", color=color, ms=3, label=f"{label}: test")
+    ax.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", title=title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def accuracy_curves(histories: dict[str, History], ax=None, title: str | None = None):
+    """Test accuracy per epoch, one line per run."""
+    fig, ax = _axes(ax)
+    for label, h in histories.items():
+        ax.plot(_epochs(h), 100 * np.array(h.test_acc), "-o", ms=3, label=label)
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def step_loss(histories: dict[str, History], ax=None, smooth: int = 50, title: str | None = None):
+    """Training loss at every SGD step, smoothed by a moving average over ``smooth`` steps."""
+    fig, ax = _axes(ax)
+    for label, h in histories.items():
+        losses = np.array(h.step_loss)
+        window = max(1, min(smooth, len(losses)))
+        smoothed = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window, len(losses) + 1), smoothed, label=label)
+    ax.set(xlabel="SGD step", ylabel=f"training loss (nats, mean of {smooth} steps)", yscale="log", title=title)
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def _image_grid(images: torch.Tensor, titles: list[str], colors: list[str], cols: int, suptitle: str):
+    rows = max(1, -(-len(titles) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.45 * rows), layout="constrained")
+    for ax in np.atleast_1d(axes).flat:
+        ax.axis("off")
+    for ax, image, title, color in zip(np.atleast_1d(axes).flat, images, titles, colors):
+        ax.imshow(image.squeeze(0).numpy(), cmap="gray_r")
+        ax.set_title(title, color=color, fontsize=9)
+    fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+def prediction_grid(history: History, test_images: torch.Tensor, cols: int = 10):
+    """A fixed set of test digits with predicted and true labels, green when they match, red when not.
+
+    The review's Figures 2 and 4. The samples are the same for every run (a seeded draw).
+    """
+    titles = [f"pred {p} / true {t}" for p, t in zip(history.sample_pred, history.sample_true)]
+    colors = [CORRECT if p == t else WRONG for p, t in zip(history.sample_pred, history.sample_true)]
+    wrong = sum(c == WRONG for c in colors)
+    return _image_grid(test_images[history.sample_indices], titles, colors, cols,
+                       f"{len(titles)} fixed test samples, {wrong} misclassified: {setting(history)}")
+
+
+def mistakes_grid(history: History, test_images: torch.Tensor, test_labels: torch.Tensor, n: int = 20, cols: int = 10):
+    """The first ``n`` misclassified test digits, with what the network said."""
+    index = history.mistake_indices[:n]
+    titles = [f"pred {p} / true {test_labels[i].item()}" for i, p in zip(index, history.mistake_pred)]
+    return _image_grid(test_images[index], titles, [WRONG] * len(index), cols,
+                       f"{len(index)} of {len(history.mistake_indices)} misclassified test digits: {setting(history)}")
+
+
+def per_class_accuracy(histories: dict[str, History], ax=None, title: str | None = None):
+    """Test accuracy per digit, grouped bars, one colour per run."""
+    fig, ax = _axes(ax, figsize=(7.5, 3.6))
+    width = 0.8 / len(histories)
+    lowest = 100.0
+    for i, (label, h) in enumerate(histories.items()):
+        acc = 100 * np.array(h.per_class_acc)
+        lowest = min(lowest, acc.min())
+        ax.bar(np.arange(10) + (i - (len(histories) - 1) / 2) * width, acc, width, label=label)
+    ax.set(xlabel="digit", ylabel="test accuracy (%)", xticks=range(10), ylim=(max(0, lowest - 2), 100), title=title)
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def confusion_matrix(history: History, ax=None, title: str | None = None):
+    """Counts of (true digit, predicted digit) on the test set; the diagonal is hidden so errors stand out."""
+    fig, ax = _axes(ax, figsize=(5, 4.4))
+    counts = np.array(history.confusion)
+    off = counts.copy()
+    np.fill_diagonal(off, 0)
+    image = ax.imshow(off, cmap="Reds")
+    for (i, j), c in np.ndenumerate(counts):
+        if c:
+            ax.text(j, i, c, ha="center", va="center", fontsize=7, color="#555" if i == j else "black")
+    fig.colorbar(image, ax=ax, label="misclassified test images (count)")
+    ax.set(xlabel="predicted digit", ylabel="true digit", xticks=range(10), yticks=range(10),
+           title=title or f"Confusion matrix (diagonal: correct, grey)")
+    return fig
+
+
+def percentiles_over_training(histories: dict[str, History], layer: str, unit: bool = True, axes=None):
+    """The 15th, 50th and 85th percentiles of one unit's input to its nonlinearity over training.
+
+    The paper's Figure 1(b, c): one panel per run, shared y axis. ``unit=False`` pools
+    every unit of the layer instead of following a single one.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, len(histories), figsize=(4.2 * len(histories), 3.4), sharey=True,
+                                 layout="constrained", squeeze=False)
+        axes = axes[0]
+    prefix = "unit_p" if unit else "p"
+    for ax, (label, h) in zip(axes, histories.items()):
+        for p, style in zip(PERCENTILES, (":", "-", "--")):
+            ax.plot(h.probe_steps, h.probes[layer][f"{prefix}{p}"], style, color="C0", label=f"{p}th percentile")
+        ax.set(xlabel="SGD step", title=label)
+        ax.grid(alpha=0.3)
+    what = "one unit's" if unit else "all units'"
+    axes[0].set_ylabel(f"{layer}: {what} input to the nonlinearity")
+    axes[0].legend(fontsize="small")
+    return axes[0].figure
+
+
+def compare_bars(values: dict[str, float], ylabel: str, ax=None, fmt: str = "{:.2f}", title: str | None = None):
+    """One bar per run for a single number (accuracy, seconds per epoch), each labelled with its value."""
+    fig, ax = _axes(ax, figsize=(5, 3.2))
+    bars = ax.bar(list(values), list(values.values()), color=[f"C{i}" for i in range(len(values))])
+    ax.bar_label(bars, [fmt.format(v) for v in values.values()], fontsize=9)
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3, axis="y")
+    return fig
