@@ -6,6 +6,11 @@ tanh between layers, input 1x32x32: 61,706 parameters without BN (LeCun et al. 1
 BN goes before the nonlinearity by default, ``z = g(BN(Wu))`` (paper, Sec. 3.2); the
 layer in front of it then loses its bias, since BN's beta takes that role. With
 ``bn_position="after"`` it normalises the nonlinearity's output and the bias stays.
+
+Also here: :class:`PaperMLP`, the network of the paper's own MNIST experiment (Sec. 4.1:
+three fully connected hidden layers of 100 sigmoid units), and :class:`BNNoise`, the
+"noisy BN" of Santurkar et al. (2018): random noise after each BN layer whose mean and
+variance change at every training step.
 """
 
 from __future__ import annotations
@@ -18,28 +23,31 @@ from torch import nn
 from bnreview import batchnorm
 
 BN_LAYERS = ("conv1", "conv2", "conv3", "fc1")
+MLP_LAYERS = ("fc1", "fc2", "fc3")  # PaperMLP's hidden layers
+MODELS = {"lenet": BN_LAYERS, "mlp": MLP_LAYERS}  # model name -> layers that can take BN
 BN_IMPLS = ("ours", "torch")
 BN_POSITIONS = ("before", "after")
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
 
-def resolve_bn_layers(bn: str | Iterable[str] | None) -> tuple[str, ...]:
+def resolve_bn_layers(bn: str | Iterable[str] | None, layers: tuple[str, ...] = BN_LAYERS) -> tuple[str, ...]:
     """Normalise a BN placement to a tuple in network order.
 
-    Accepts ``None``/``()``/``"none"`` (no BN), ``"all"`` (all four layers), one layer
-    name, a comma-separated string, or any iterable of names from ``BN_LAYERS``.
+    Accepts ``None``/``()``/``"none"`` (no BN), ``"all"`` (every layer of ``layers``), one
+    layer name, a comma-separated string, or any iterable of names from ``layers``
+    (LeNet's ``BN_LAYERS`` by default, ``MLP_LAYERS`` for :class:`PaperMLP`).
     """
     if bn is None or bn == "none":
         return ()
     if bn == "all":
-        return BN_LAYERS
+        return tuple(layers)
     names = [name.strip() for name in bn.split(",")] if isinstance(bn, str) else list(bn)
-    unknown = [name for name in names if name not in BN_LAYERS]
+    unknown = [name for name in names if name not in layers]
     if unknown:
         raise ValueError(
-            f"unknown BN layer {unknown[0]!r}; accepted: any of {', '.join(BN_LAYERS)}, 'all' or 'none'"
+            f"unknown BN layer {unknown[0]!r}; accepted: any of {', '.join(layers)}, 'all' or 'none'"
         )
-    return tuple(layer for layer in BN_LAYERS if layer in names)
+    return tuple(layer for layer in layers if layer in names)
 
 
 def _check_choice(kind: str, value, accepted) -> None:
@@ -54,10 +62,98 @@ def bn_module(kind: str, num_features: int, bn_impl: str) -> nn.Module:
     return getattr(source, kind)(num_features)
 
 
-class LeNet(nn.Module):
-    """LeNet-5 with optional batch normalisation after conv1, conv2, conv3 and fc1."""
+class BNNoise(nn.Module):
+    """Noise after a BN layer whose mean and variance are random and change at every step.
 
-    def __init__(self, bn=(), bn_impl: str = "ours", bn_position: str = "before", activation: str = "tanh"):
+    Santurkar et al. (2018), Sec. 2.1: "noisy" BN perturbs each activation of each example
+    with i.i.d. noise from a non-zero-mean, non-unit-variance distribution whose parameters
+    change at every step. Here, at training step ``t`` and for each channel ``c``:
+
+        y = s[t, c] * x + e,   e ~ N(m[t, c], v[t, c]^2) drawn for every activation,
+        s[t, c] ~ U(1 / (1 + strength), 1 + strength),  m[t, c] ~ U(-strength, strength),
+        v[t, c] ~ U(0, strength).
+
+    So the mean of a unit's output moves by up to ``strength`` and its standard deviation is
+    rescaled by a factor between 1/(1 + strength) and 1 + strength, differently at each step.
+    The draws are seeded by ``(seed, layer index, step)``; the step counter is a buffer, so a
+    probe that restores the buffers leaves the noise sequence unchanged. Eval mode: identity.
+    """
+
+    def __init__(self, strength: float, seed: int = 0, index: int = 0):
+        super().__init__()
+        if not strength > 0:
+            raise ValueError(f"BNNoise strength must be > 0, got {strength!r}")
+        self.strength, self.seed, self.index = float(strength), int(seed), int(index)
+        self.register_buffer("step", torch.tensor(0, dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        return f"strength={self.strength}, seed={self.seed}, index={self.index}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        g = torch.Generator(device=x.device)
+        g.manual_seed((self.seed * 1_000_003 + self.index * 7_919 + int(self.step)) % (2**63))
+        self.step.add_(1)
+        shape = [1, x.shape[1]] + [1] * (x.dim() - 2)
+        a = self.strength
+
+        def uniform(lo: float, hi: float) -> torch.Tensor:
+            return (lo + (hi - lo) * torch.rand(x.shape[1], generator=g, device=x.device, dtype=x.dtype)).view(shape)
+
+        scale, mean, std = uniform(1 / (1 + a), 1 + a), uniform(-a, a), uniform(0.0, a)
+        noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+        return x * scale + mean + std * noise
+
+
+def noise_modules(layers: tuple[str, ...], strength: float, seed: int) -> nn.ModuleDict:
+    """One :class:`BNNoise` per BN layer (empty when ``strength`` is 0: the model is unchanged)."""
+    if not strength:
+        return nn.ModuleDict()
+    return nn.ModuleDict({layer: BNNoise(strength, seed, i) for i, layer in enumerate(layers)})
+
+
+def init_gaussian(model: nn.Module, std: float) -> nn.Module:
+    """Every weight of every linear and convolutional layer from N(0, std^2), every bias 0 (BN keeps its gamma=1, beta=0)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.normal_(module.weight, 0.0, std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+class _BNNet(nn.Module):
+    """What LeNet and PaperMLP share: a layer's nonlinearity with BN (and noise) where asked for.
+
+    Subclasses set ``bn`` (ModuleDict layer -> BN), ``noise`` (layer -> BNNoise), ``bn_position`` and ``act``.
+    """
+
+    def _normalise(self, layer: str, z: torch.Tensor) -> torch.Tensor:
+        z = self.bn[layer](z)
+        return self.noise[layer](z) if layer in self.noise else z
+
+    def block(self, layer: str, z: torch.Tensor, record: dict | None = None) -> torch.Tensor:
+        """One layer's nonlinearity, with BN (and its noise, if any) before or after it where it was asked for."""
+        normalise = layer in self.bn
+        if normalise and self.bn_position == "before":
+            z = self._normalise(layer, z)
+        if record is not None:
+            record[layer] = z.detach()
+        a = self.act(z)
+        if normalise and self.bn_position == "after":
+            a = self._normalise(layer, a)
+        return a
+
+
+class LeNet(_BNNet):
+    """LeNet-5 with optional batch normalisation after conv1, conv2, conv3 and fc1.
+
+    ``bn_noise > 0`` adds a :class:`BNNoise` of that strength after every BN layer (seeded by ``noise_seed``).
+    """
+
+    def __init__(self, bn=(), bn_impl: str = "ours", bn_position: str = "before", activation: str = "tanh",
+                 bn_noise: float = 0.0, noise_seed: int = 0):
         super().__init__()
         self.bn_layers = resolve_bn_layers(bn)
         _check_choice("bn_impl", bn_impl, BN_IMPLS)
@@ -80,20 +176,9 @@ class LeNet(nn.Module):
                 for layer in self.bn_layers
             }
         )
+        self.noise = noise_modules(self.bn_layers, bn_noise, noise_seed)
         self.act = ACTIVATIONS[activation]()
         self.pool = nn.AvgPool2d(2)
-
-    def block(self, layer: str, z: torch.Tensor, record: dict | None = None) -> torch.Tensor:
-        """One layer's nonlinearity, with BN before or after it where it was asked for."""
-        normalise = layer in self.bn
-        if normalise and self.bn_position == "before":
-            z = self.bn[layer](z)
-        if record is not None:
-            record[layer] = z.detach()
-        a = self.act(z)
-        if normalise and self.bn_position == "after":
-            a = self.bn[layer](a)
-        return a
 
     def forward(self, x: torch.Tensor, record: dict | None = None) -> torch.Tensor:
         """Logits for a batch ``[N, 1, 32, 32]``; ``record`` (a dict) collects each layer's input to its nonlinearity."""
@@ -104,5 +189,65 @@ class LeNet(nn.Module):
         return self.fc2(x)
 
 
+class PaperMLP(_BNNet):
+    """The network of the paper's MNIST experiment (Sec. 4.1, Figure 1).
+
+    28x28 input, flattened -> fc1 100 -> fc2 100 -> fc3 100 -> out 10, sigmoid units by
+    default, BN on any of the hidden layers fc1, fc2, fc3 (``"all"``: every one). Same
+    ``forward(x, record)`` protocol as :class:`LeNet`: ``record`` collects each hidden
+    layer's input to its nonlinearity, so :func:`bnreview.train.probe` works unchanged.
+    """
+
+    def __init__(self, bn=(), bn_impl: str = "ours", bn_position: str = "before", activation: str = "sigmoid",
+                 bn_noise: float = 0.0, noise_seed: int = 0, width: int = 100, side: int = 28):
+        super().__init__()
+        self.bn_layers = resolve_bn_layers(bn, MLP_LAYERS)
+        _check_choice("bn_impl", bn_impl, BN_IMPLS)
+        _check_choice("bn_position", bn_position, BN_POSITIONS)
+        _check_choice("activation", activation, tuple(ACTIVATIONS))
+        self.bn_position = bn_position
+        bias = {layer: not (layer in self.bn_layers and bn_position == "before") for layer in MLP_LAYERS}
+        self.fc1 = nn.Linear(side * side, width, bias=bias["fc1"])
+        self.fc2 = nn.Linear(width, width, bias=bias["fc2"])
+        self.fc3 = nn.Linear(width, width, bias=bias["fc3"])
+        self.out = nn.Linear(width, 10)
+        self.bn = nn.ModuleDict({layer: bn_module("BatchNorm1d", width, bn_impl) for layer in self.bn_layers})
+        self.noise = noise_modules(self.bn_layers, bn_noise, noise_seed)
+        self.act = ACTIVATIONS[activation]()
+
+    def forward(self, x: torch.Tensor, record: dict | None = None) -> torch.Tensor:
+        """Logits for a batch ``[N, 1, 28, 28]`` (or ``[N, 784]``)."""
+        x = x.flatten(1)
+        for layer in MLP_LAYERS:
+            x = self.block(layer, getattr(self, layer)(x), record)
+        return self.out(x)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def layer_table(model: LeNet) -> list[tuple[str, str, str, int]]:
+    """(layer, what it is, output shape for one 1x32x32 image, parameters) for each layer, in order."""
+    shapes = {}
+
+    def remember(name):
+        def hook(module, inputs, output):
+            shapes[name] = tuple(output.shape[1:])
+        return hook
+
+    hooks = [getattr(model, name).register_forward_hook(remember(name)) for name in ("conv1", "conv2", "conv3", "fc1", "fc2")]
+    was_training = model.training
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 32, 32))
+    model.train(was_training)
+    for hook in hooks:
+        hook.remove()
+    rows = []
+    for name, module in model.named_children():
+        if name == "bn":
+            for layer, bn in module.items():
+                rows.append((f"bn.{layer}", type(bn).__name__, "as its layer", count_parameters(bn)))
+        elif name in shapes and count_parameters(module):
+            rows.append((name, repr(module), "x".join(map(str, shapes[name])), count_parameters(module)))
+    return rows

@@ -164,3 +164,67 @@ def compare_bars(values: dict[str, float], ylabel: str, ax=None, fmt: str = "{:.
     ax.set(ylabel=ylabel, title=title)
     ax.grid(alpha=0.3, axis="y")
     return fig
+
+
+def saturation_vs_scale(scales: np.ndarray | None = None, n: int = 100_000, seed: int = 0):
+    """What happens to tanh and sigmoid units as the spread of their inputs grows.
+
+    Inputs ``z ~ N(0, s^2)`` for each scale ``s``: the fraction of saturated units (slope
+    below a tenth of its maximum) and the mean slope, i.e. how much gradient passes.
+    Returns the figure and a ``{activation: {"scale", "saturated", "mean_slope"}}`` table.
+    """
+    from bnreview.train import saturated
+
+    scales = np.logspace(-1, 1.5, 26) if scales is None else np.asarray(scales)
+    z0 = torch.randn(n, generator=torch.Generator().manual_seed(seed))
+    slopes = {"tanh": lambda z: 1 - torch.tanh(z) ** 2, "sigmoid": lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z)) / 0.25}
+    table = {}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    for name, slope in slopes.items():
+        sat = [saturated(z0 * s, name).float().mean().item() for s in scales]
+        mean_slope = [slope(z0 * s).mean().item() for s in scales]
+        table[name] = {"scale": scales.tolist(), "saturated": sat, "mean_slope": mean_slope}
+        left.plot(scales, 100 * np.array(sat), label=name)
+        right.plot(scales, mean_slope, label=name)
+    left.set(xscale="log", xlabel="std of the unit's input, s", ylabel="saturated units (%)",
+             title="Units whose slope is < 10% of its maximum")
+    right.set(xscale="log", xlabel="std of the unit's input, s", ylabel="mean slope / maximum slope",
+              title="How much gradient gets through")
+    for ax in (left, right):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    return fig, table
+
+
+def layer_statistics(histories: dict[str, History]):
+    """Each layer's input to its nonlinearity over training (median and 15-85th percentile band, all units)
+    and the fraction of saturated units, one column per run."""
+    layers = list(next(iter(histories.values())).probes)
+    fig, axes = plt.subplots(2, len(histories), figsize=(4.6 * len(histories), 6), sharex=True, sharey="row",
+                             layout="constrained", squeeze=False)
+    for col, (label, h) in enumerate(histories.items()):
+        top, bottom = axes[0, col], axes[1, col]
+        for i, layer in enumerate(layers):
+            stats = h.probes[layer]
+            top.fill_between(h.probe_steps, stats["p15"], stats["p85"], color=f"C{i}", alpha=0.2)
+            top.plot(h.probe_steps, stats["p50"], color=f"C{i}", label=layer)
+            bottom.plot(h.probe_steps, 100 * np.array(stats["saturated"]), color=f"C{i}", label=layer)
+        top.set(title=label)
+        bottom.set(xlabel="SGD step")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("input to the nonlinearity\n(median, 15-85th percentile)")
+    axes[1, 0].set_ylabel("saturated units (%)")
+    axes[0, 0].legend(fontsize="small", ncol=2)
+    return fig
+
+
+def architecture_table(model):
+    """The network as a Markdown table (layer, module, output shape, parameters), for display in a notebook."""
+    from IPython.display import Markdown
+
+    from bnreview.models import count_parameters, layer_table
+
+    rows = "\n".join(f"| `{name}` | `{what}` | {shape} | {params:,} |" for name, what, shape, params in layer_table(model))
+    return Markdown("| layer | module | output (per image) | parameters |\n|---|---|---|---:|\n" + rows
+                    + f"\n| **total** | | | **{count_parameters(model):,}** |")

@@ -9,6 +9,12 @@ or a mean over the last ``DIVERGENCE_WINDOW`` steps above ``DIVERGENCE_LOSS`` = 
 (ten times the loss of guessing uniformly among ten classes). With tanh units the loss of
 an exploding run stays finite (it climbs past 1e6 at lr 1e5), so non-finiteness alone misses
 it. A diverged run stops cleanly with ``diverged=True`` and the step it happened at.
+
+Beyond the review's setting, a config can ask for the paper's own MNIST network
+(``model="mlp"``, Sec. 4.1), Gaussian initial weights (``init_std``), a fixed number of SGD
+steps instead of epochs (``steps``), test accuracy every few steps (``eval_every``, recorded
+in ``History.eval_steps``/``eval_acc``) and noise after each BN layer (``bn_noise``,
+Santurkar et al. 2018). Every field is part of the cache key.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bnreview.data import batches, load_mnist
-from bnreview.models import ACTIVATIONS, BN_IMPLS, BN_POSITIONS, LeNet, resolve_bn_layers
+from bnreview.models import (ACTIVATIONS, BN_IMPLS, BN_POSITIONS, MODELS, LeNet, PaperMLP, init_gaussian,
+                             resolve_bn_layers)
 
 QUICK_ENV = "BNREVIEW_QUICK"
 DIVERGENCE_LOSS = 10 * math.log(10)
@@ -41,12 +48,35 @@ def is_quick() -> bool:
     return os.environ.get(QUICK_ENV, "") not in ("", "0")
 
 
-def for_profile(config: TrainConfig, quick_n_train: int = 2000, quick_epochs: int = 1) -> TrainConfig:
-    """The config itself in a full run; in the quick profile, shrunk to a data subset and few epochs."""
+def for_profile(config: TrainConfig, quick_n_train: int = 2000, quick_epochs: int = 1,
+                quick_steps: int | None = None) -> TrainConfig:
+    """The config itself in a full run; in the quick profile, shrunk to a data subset and few epochs.
+
+    A config that counts ``steps`` is cut to ``quick_steps`` (default: ``quick_epochs`` passes
+    over the quick subset); probes and evaluations then come at least every 5 and 25 steps.
+    """
     if not is_quick():
         return config
     n_train = quick_n_train if config.n_train is None else min(config.n_train, quick_n_train)
-    return replace(config, n_train=n_train, epochs=min(config.epochs, quick_epochs))
+    probe_every = min(config.probe_every, 5) if config.probe_every else 0
+    changes = dict(n_train=n_train, epochs=min(config.epochs, quick_epochs), probe_every=probe_every)
+    if config.steps is not None:
+        if quick_steps is None:
+            quick_steps = quick_epochs * -(-min(n_train, 60_000) // config.batch_size)
+        changes["steps"] = min(config.steps, quick_steps)
+    if config.eval_every:
+        changes["eval_every"] = min(config.eval_every, 25)
+    return replace(config, **changes)
+
+
+def review_config(**changes) -> TrainConfig:
+    """The review's setting, shrunk in the quick profile: tanh LeNet, SGD at lr 0.9, 10 epochs, seed 0.
+
+    The review does not state its batch size; we use 64. Layer statistics are probed every
+    50 steps so that the motivation chapter can show them without another run.
+    """
+    return for_profile(TrainConfig(**{"lr": 0.9, "epochs": 10, "batch_size": 64, "probe_every": 50, **changes}),
+                       quick_epochs=2)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -72,9 +102,16 @@ class TrainConfig:
     n_train: int | None = None
     probe_every: int = 0
     device: str = "auto"
+    model: str = "lenet"  # "lenet" (the review's) or "mlp" (the paper's Sec. 4.1 network, 28x28 input)
+    init_std: float | None = None  # None: PyTorch's default initialisation; else weights ~ N(0, init_std^2), biases 0
+    steps: int | None = None  # train for this many SGD steps (epochs is then ignored); None: ``epochs`` passes
+    eval_every: int = 0  # test accuracy every this many steps (and at step 0); 0: once per epoch only
+    bn_noise: float = 0.0  # strength of the noise after each BN layer (models.BNNoise); 0: none
 
     def __post_init__(self):
-        object.__setattr__(self, "bn", resolve_bn_layers(self.bn))
+        if self.model not in MODELS:
+            raise ValueError(f"model={self.model!r} is invalid; accepted: {' or '.join(map(repr, MODELS))}")
+        object.__setattr__(self, "bn", resolve_bn_layers(self.bn, MODELS[self.model]))
 
         def need(ok: bool, name: str, accepted: str):
             if not ok:
@@ -98,9 +135,26 @@ class TrainConfig:
              "an integer >= 0 (0: no probes)")
         need(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
              "'auto', 'cpu', 'cuda[:N]' or 'mps'")
+        need(self.init_std is None or (isinstance(self.init_std, number) and math.isfinite(self.init_std)
+                                       and self.init_std > 0), "init_std", "None or a finite number > 0")
+        need(self.steps is None or (isinstance(self.steps, int) and self.steps >= 1), "steps",
+             "None (train for `epochs`) or an integer >= 1")
+        need(isinstance(self.eval_every, int) and self.eval_every >= 0, "eval_every",
+             "an integer >= 0 (0: evaluate once per epoch)")
+        need(isinstance(self.bn_noise, number) and math.isfinite(self.bn_noise) and self.bn_noise >= 0,
+             "bn_noise", "a finite number >= 0 (0: no noise)")
+        need(not self.bn_noise or self.bn, "bn_noise", "0 when there is no BN layer (the noise goes after BN)")
 
-    def build_model(self) -> LeNet:
-        return LeNet(bn=self.bn, bn_impl=self.bn_impl, bn_position=self.bn_position, activation=self.activation)
+    @property
+    def input_size(self) -> int:
+        """Side of the input images: 32 (padded) for LeNet, 28 for the paper's MLP."""
+        return 28 if self.model == "mlp" else 32
+
+    def build_model(self) -> LeNet | PaperMLP:
+        cls = PaperMLP if self.model == "mlp" else LeNet
+        model = cls(bn=self.bn, bn_impl=self.bn_impl, bn_position=self.bn_position, activation=self.activation,
+                    bn_noise=self.bn_noise, noise_seed=self.seed)
+        return model if self.init_std is None else init_gaussian(model, self.init_std)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "bn": list(self.bn)}
@@ -108,8 +162,18 @@ class TrainConfig:
     def describe(self) -> str:
         """A one-line summary for captions and progress bars."""
         bn = "no BN" if not self.bn else f"BN on {'+'.join(self.bn)} ({self.bn_position}, {self.bn_impl})"
+        if self.bn_noise:
+            bn += f" + noise {self.bn_noise:g}"
         data = "60,000" if self.n_train is None else f"{self.n_train:,}"
-        return f"lr {self.lr:g}, {bn}, batch {self.batch_size}, {self.epochs} epochs, {data} images, seed {self.seed}"
+        length = f"{self.epochs} epochs" if self.steps is None else f"{self.steps:,} steps"
+        text = f"lr {self.lr:g}, {bn}, batch {self.batch_size}, {length}, {data} images, seed {self.seed}"
+        if self.model != "lenet":
+            text = f"{self.model} ({self.activation}), " + text
+        if self.momentum:
+            text += f", momentum {self.momentum:g}"
+        if self.init_std is not None:
+            text += f", init N(0, {self.init_std:g}^2)"
+        return text
 
 
 @dataclass
@@ -136,6 +200,9 @@ class History:
     diverged: bool = False
     diverged_step: int | None = None
     stopped: bool = False
+    eval_steps: list[int] = field(default_factory=list)  # steps at which eval_acc was measured (eval_every > 0)
+    eval_acc: list[float] = field(default_factory=list)  # test accuracy (eval mode) at those steps
+    eval_loss: list[float] = field(default_factory=list)
     state_dict: dict | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -143,7 +210,12 @@ class History:
         return self.test_acc[-1] if self.test_acc else float("nan")
 
     def steps_to(self, accuracy: float) -> int | None:
-        """Training steps until the test accuracy (measured once per epoch) first reached ``accuracy``."""
+        """Training steps until the test accuracy first reached ``accuracy``.
+
+        Measured every ``eval_every`` steps where the run recorded that, else once per epoch.
+        """
+        if self.eval_steps:
+            return next((step for step, acc in zip(self.eval_steps, self.eval_acc) if acc >= accuracy), None)
         for epoch, acc in enumerate(self.test_acc, start=1):
             if acc >= accuracy:
                 return min(epoch * self.steps_per_epoch, len(self.step_loss))
@@ -227,8 +299,8 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return loss_sum / len(labels), (predictions == labels).float().mean().item(), predictions
 
 
-def _training_set(n_train: int | None):
-    images, labels = load_mnist(train=True)
+def _training_set(n_train: int | None, size: int = 32):
+    images, labels = load_mnist(train=True, size=size)
     if n_train is None or n_train >= len(labels):
         return images, labels
     keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SUBSET_SEED))[:n_train]
@@ -254,10 +326,12 @@ def train(
     callback: Callable[[int, History], None] | None = None,
     stop: threading.Event | None = None,
 ) -> History:
-    """Train a fresh LeNet as ``config`` says and return its :class:`History` (final weights in ``state_dict``).
+    """Train a fresh network as ``config`` says and return its :class:`History` (final weights in ``state_dict``).
 
     ``callback(epoch, history)`` runs after each epoch (live plots). Setting ``stop`` ends
     the run after the current batch with ``stopped=True``; what was learned is kept.
+    With ``config.steps`` the run ends after that many steps, mid-epoch if need be (the
+    partial epoch gets its own entry in the per-epoch lists).
     """
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -265,20 +339,36 @@ def train(
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    images, labels = _training_set(config.n_train)
-    test_images, test_labels = load_mnist(train=False)
+    images, labels = _training_set(config.n_train, config.input_size)
+    test_images, test_labels = load_mnist(train=False, size=config.input_size)
     order = torch.Generator().manual_seed(config.seed)
     full, rest = divmod(len(labels), config.batch_size)
     history = History(config=config.to_dict(), steps_per_epoch=full + (rest >= 2))
+    epochs = config.epochs if config.steps is None else -(-config.steps // history.steps_per_epoch)
+    total_steps = epochs * history.steps_per_epoch if config.steps is None else config.steps
     probe_x = test_images[:PROBE_BATCH].to(device)
     if config.probe_every:
         _record_probe(history, 0, probe(model, probe_x, config.activation))
-    bar = tqdm(total=config.epochs * history.steps_per_epoch, disable=not progress,
-               desc=config.describe(), unit="step", leave=False)
+
+    eval_seconds = [0.0]  # time spent in record_eval, kept out of epoch_seconds
+
+    def record_eval(step: int) -> None:
+        started = time.perf_counter()
+        loss, acc, _ = evaluate(model, test_images, test_labels, device)
+        model.train()
+        eval_seconds[0] += time.perf_counter() - started
+        history.eval_steps.append(step)
+        history.eval_acc.append(acc)
+        history.eval_loss.append(loss)
+
+    if config.eval_every:
+        record_eval(0)
+    bar = tqdm(total=total_steps, disable=not progress, desc=config.describe(), unit="step", leave=False)
     try:
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(1, epochs + 1):
             model.train()
             start, correct, seen, first_step = time.perf_counter(), 0, 0, len(history.step_loss)
+            eval_seconds[0] = 0.0
             for x, y in batches(images, labels, config.batch_size, generator=order):
                 x, y = x.to(device), y.to(device)
                 logits = model(x)
@@ -295,10 +385,14 @@ def train(
                 if _is_diverging(history.step_loss):
                     history.diverged, history.diverged_step = True, len(history.step_loss)
                     break
+                if config.eval_every and len(history.step_loss) % config.eval_every == 0:
+                    record_eval(len(history.step_loss))
                 if stop is not None and stop.is_set():
                     history.stopped = True
                     break
-            history.epoch_seconds.append(time.perf_counter() - start)
+                if len(history.step_loss) >= total_steps:
+                    break
+            history.epoch_seconds.append(time.perf_counter() - start - eval_seconds[0])
             epoch_losses = history.step_loss[first_step:]
             history.train_loss.append(sum(epoch_losses) / max(len(epoch_losses), 1))
             history.train_acc.append(correct / max(seen, 1))
