@@ -10,7 +10,8 @@ SHELL := /bin/bash
 
 export BNREVIEW_DATA ?= $(CURDIR)/data
 export BNREVIEW_CACHE ?= $(CURDIR)/.bnreview-cache
-export MPLBACKEND ?= Agg
+# Progress bars are for people at a terminal or a live notebook, not for the built pages.
+book quick-book nbval notebooks: export BNREVIEW_PROGRESS = 0
 
 .PHONY: book quick-book test unit nbval browser notebooks venv clean
 
@@ -22,13 +23,20 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP)
 
 # jupyter-cache keys notebooks on their code cells only: drop it when bnreview's code,
-# the data or the profile change, so the book never shows outputs of older code.
+# the data or the profile change, so the book never shows outputs of older code. Sphinx's
+# saved environment (.doctrees) goes too: otherwise Sphinx re-reads (and so re-executes)
+# only the notebooks whose files changed. The key is recorded at once: whatever the cache
+# holds from then on was computed by this code, even if the build stops half-way.
+# BOOK_CACHE_VERSION: bump it to drop every cache made by older build settings.
+# The kernel must not inherit MPLBACKEND=Agg, or matplotlib figures silently vanish.
+BOOK_CACHE_VERSION := 2
 define build_book
-	@key=$$($(PY) -c 'from bnreview.cache import notebook_key; print(notebook_key())') && cache=$(1)/_build/.jupyter_cache && \
+	@key="$$($(PY) -c 'from bnreview.cache import notebook_key; print(notebook_key())')-v$(BOOK_CACHE_VERSION)" && \
+	build=$(1)/_build && cache=$$build/.jupyter_cache && \
 	if [ "$$(cat $$cache/bnreview-key 2>/dev/null)" != "$$key" ]; then \
-	  rm -rf $$cache; mkdir -p $$cache; echo "$$key" > $$cache/bnreview-key.pending; fi
-	$(VENV)/bin/jupyter-book build . --path-output $(1) -W -n --keep-going
-	@cache=$(1)/_build/.jupyter_cache; [ ! -f $$cache/bnreview-key.pending ] || mv $$cache/bnreview-key.pending $$cache/bnreview-key
+	  echo "bnreview code, data or profile changed: dropping $$cache and $$build/.doctrees"; \
+	  rm -rf $$cache $$build/.doctrees && mkdir -p $$cache && echo "$$key" > $$cache/bnreview-key; fi
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . --path-output $(1) -W -n --keep-going
 endef
 
 book: $(STAMP)
@@ -39,7 +47,7 @@ quick-book: $(STAMP)
 	$(call build_book,_build/quick)
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -m "not browser"
+	MPLBACKEND=Agg $(PY) -m pytest tests -m "not browser"
 
 nbval: export BNREVIEW_QUICK = 1
 nbval: $(STAMP)
@@ -52,7 +60,7 @@ test: unit nbval browser
 
 # Execute every chapter in place with the full runs, so the committed notebooks carry their outputs.
 notebooks: $(STAMP)
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	env -u MPLBACKEND $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.store_widget_state=False chapters/*.ipynb
 
 clean:

@@ -35,6 +35,7 @@ from bnreview.models import (ACTIVATIONS, BN_IMPLS, BN_POSITIONS, MODELS, LeNet,
                              resolve_bn_layers)
 
 QUICK_ENV = "BNREVIEW_QUICK"
+PROGRESS_ENV = "BNREVIEW_PROGRESS"  # "0" hides progress bars (the book's build sets it: a bar frozen in a page helps nobody)
 DIVERGENCE_LOSS = 10 * math.log(10)
 DIVERGENCE_WINDOW = 50
 SUBSET_SEED = 1234  # fixes which images a reduced training set holds, whatever the run's seed

@@ -1,0 +1,88 @@
+"""Sphinx extension for the bnreview book (loaded from _config.yml: sphinx.local_extensions).
+
+It keeps the built HTML self-contained and the build warning-free:
+
+* Plotly, offline: the plotly.min.js shipped by the installed ``plotly`` package is copied
+  to ``_static/plotly.min.js`` in the output (not into a source ``_static/`` folder, which
+  Jupyter Book 1 would inject into every page), and added to the <head> of exactly the pages
+  that contain a figure made with ``fig.to_html(full_html=False, include_plotlyjs=False)``.
+* ipywidgets: widget views are dropped for HTML builders in _config.yml, so the page shows
+  the output's text/html or text/plain fallback; the saved widget state is then dead
+  weight and is dropped here too.
+* Inline scripts added after the HTML builder starts (sphinx-thebe's ``const THEBE_JS_URL``,
+  sphinx-togglebutton's settings) are written twice by Sphinx 7.4 (once with filename None,
+  once with ''), and the second ``const`` is a SyntaxError in the browser: pages keep one copy.
+* Launch buttons (Binder, Colab, ...) need ``repository.url``; with it empty,
+  sphinx-book-theme would crash on notebook pages, so the launch providers are switched
+  off until a URL is set.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+from pathlib import Path
+
+PLOTLY_JS = "plotly.min.js"  # served as <outdir>/_static/plotly.min.js
+PLOTLY_MARKER = 'class="plotly-graph-div"'
+LAUNCH_PROVIDERS = ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url", "jupyterlite_url")
+
+
+def plotly_js_source() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
+
+
+def _launch_buttons_need_repository(app, config) -> None:
+    options = config.html_theme_options
+    if options.get("repository_url"):
+        return
+    buttons = dict(options.get("launch_buttons") or {})
+    if any(buttons.get(key) for key in LAUNCH_PROVIDERS) or buttons.get("thebe"):
+        buttons.update({key: "" for key in LAUNCH_PROVIDERS}, thebe=False)
+        options["launch_buttons"] = buttons
+
+
+def _drop_widget_state(app, doctree) -> None:
+    # myst-nb (1.x) records a page's saved widget state as an inline <script>; the views
+    # that would use it are not rendered, so it would only add weight to the page.
+    metadata = getattr(app.env, "nb_metadata", None) or {}
+    metadata.get(app.env.docname, {}).get("js_files", {}).pop("ipywidgets_state", None)
+
+
+def _add_plotly_js(app, pagename, templatename, context, doctree) -> None:
+    body = context.get("body") or ""
+    if PLOTLY_MARKER in body and PLOTLY_JS not in body:
+        app.add_js_file(PLOTLY_JS)  # this page only; in <head>, before the figures' inline scripts
+
+
+def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        key = (script.filename or "", script.priority, tuple(sorted(script.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique  # the builder's per-page list; Sphinx restores it after the page
+
+
+def _copy_plotly_js(app, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    source, target = plotly_js_source(), Path(app.outdir, "_static", PLOTLY_JS)
+    if not (target.exists() and filecmp.cmp(source, target, shallow=False)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def setup(app):
+    app.connect("config-inited", _launch_buttons_need_repository, priority=900)
+    app.connect("doctree-read", _drop_widget_state)
+    app.connect("html-page-context", _add_plotly_js)
+    app.connect("html-page-context", _dedupe_scripts, priority=900)  # after every other handler
+    app.connect("build-finished", _copy_plotly_js)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
