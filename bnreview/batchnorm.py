@@ -42,12 +42,14 @@ from torch.autograd.function import once_differentiable
 __all__ = ["BatchNormFunction", "batch_norm", "BatchNorm1d", "BatchNorm2d"]
 
 
-def _layout(x: Tensor) -> tuple[tuple[int, ...], list[int]]:
-    """Dims to reduce over (all but the channel dim 1) and the shape that broadcasts a
-    per-channel vector against ``x``: ``(0, 2, 3)`` and ``[1, C, 1, 1]`` for NCHW."""
-    if x.dim() == 2:
-        return (0,), [1, x.shape[1]]
-    return (0, *range(2, x.dim())), [1, x.shape[1]] + [1] * (x.dim() - 2)
+_REDUCE_DIMS = {2: (0,), 3: (0, 2), 4: (0, 2, 3)}
+
+
+def _reduce_dims(x: Tensor) -> tuple[int, ...]:
+    """All dims but the channel dim 1: (0,) for (N, C), (0, 2) for (N, C, L), (0, 2, 3) for
+    (N, C, H, W). Statistics are per channel / feature map (Sec. 3.2)."""
+    dims = _REDUCE_DIMS.get(x.dim())
+    return dims if dims is not None else (0, *range(2, x.dim()))
 
 
 class BatchNormFunction(torch.autograd.Function):
@@ -62,21 +64,23 @@ class BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, gamma: Tensor | None, beta: Tensor | None, eps: float):
-        dims, shape = _layout(x)
-        m = x.numel() // x.shape[1]  # values per channel: m' = N * H * W for convolutions
+        dims = _reduce_dims(x)
+        C = x.shape[1]
+        m = x.numel() // C  # values per channel: m' = N * H * W for convolutions
 
         # Two-pass moments: the mean first, then the squared deviations from it. This is
         # exact even when |mu_B| >> sigma_B (the one-pass E[x^2] - E[x]^2 cancels), and
-        # x - mu_B is needed for x_hat anyway.
-        mu_B = x.mean(dims)  # mu_B = 1/m sum_i x_i
-        x_mu = x - mu_B.view(shape)  # x_i - mu_B   (turned into x_hat in place below)
+        # x - mu_B is needed for x_hat anyway. keepdim: (1, C, 1, 1) broadcasts against x.
+        mu_B = x.mean(dims, keepdim=True)  # mu_B = 1/m sum_i x_i
+        x_mu = x - mu_B  # x_i - mu_B   (turned into x_hat in place below)
         y = x_mu * x_mu  # (x_i - mu_B)^2, in the buffer that will hold the output y
-        var_B = y.sum(dims).div_(m)  # var_B = 1/m sum_i (x_i - mu_B)^2   (biased, as in the paper)
-        inv_std = torch.rsqrt(var_B + eps)  # 1 / sqrt(var_B + eps): eps keeps a constant channel finite
-        x_hat = x_mu.mul_(inv_std.view(shape))  # x_hat_i = (x_i - mu_B) / sqrt(var_B + eps)
+        var_B = y.mean(dims, keepdim=True)  # var_B = 1/m sum_i (x_i - mu_B)^2   (biased, as in the paper)
+        inv_std = (var_B + eps).rsqrt_()  # 1 / sqrt(var_B + eps): eps keeps a constant channel finite
+        x_hat = x_mu.mul_(inv_std)  # x_hat_i = (x_i - mu_B) / sqrt(var_B + eps)
 
         # Scale and shift, written into y's buffer (one fresh allocation fewer: on CPU a
         # new activation-sized tensor costs page faults, often more than the arithmetic).
+        shape = mu_B.shape
         if gamma is not None:
             torch.mul(x_hat, gamma.view(shape), out=y)  # y_i = gamma * x_hat_i ...
             if beta is not None:
@@ -91,7 +95,7 @@ class BatchNormFunction(torch.autograd.Function):
         # Backward needs only x_hat, 1/sqrt(var_B + eps) and gamma: x - mu_B is x_hat / inv_std.
         ctx.save_for_backward(x_hat, inv_std, gamma)
         ctx.m = m
-        ctx.has_beta = beta is not None
+        mu_B, var_B = mu_B.view(C), var_B.view(C)
         ctx.mark_non_differentiable(mu_B, var_B)
         ctx.set_materialize_grads(False)
         return y, mu_B, var_B
@@ -140,32 +144,32 @@ class BatchNormFunction(torch.autograd.Function):
         x_hat, inv_std, gamma = ctx.saved_tensors
         if dl_dy is None:  # only mu_B / var_B were used downstream: they carry no gradient
             return None, None, None, None
-        dims, shape = _layout(x_hat)
+        dims = _reduce_dims(x_hat)
         m = ctx.m
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
 
         # The two reductions. dl/dy * x_hat goes into a scratch buffer that is reused for dl/dx.
         buf = dl_dy * x_hat
-        dl_dgamma = buf.sum(dims)  # dl/dgamma = sum_i dl/dy_i * x_hat_i
-        dl_dbeta = dl_dy.sum(dims)  # dl/dbeta = sum_i dl/dy_i
+        dl_dgamma = buf.sum(dims, keepdim=True)  # dl/dgamma = sum_i dl/dy_i * x_hat_i
+        dl_dbeta = dl_dy.sum(dims, keepdim=True)  # dl/dbeta = sum_i dl/dy_i
 
         dl_dx = None
         if need_x:
             # dl/dx_hat = dl/dy * gamma ; fold gamma and s = inv_std into one per-channel factor.
-            g_s = inv_std if gamma is None else gamma * inv_std  # gamma * s
-            # dl/dvar_B * 2(x_i - mu_B)/m  ==  -(gamma*s/m) * dl/dgamma * x_hat_i
-            c_var = (g_s * dl_dgamma).div_(-m)
-            # dl/dmu_B / m  ==  -(gamma*s/m) * dl/dbeta
-            c_mu = (g_s * dl_dbeta).div_(-m)
-            # dl/dx_i = dl/dx_hat_i * s  +  dl/dvar_B * 2(x_i - mu_B)/m  +  dl/dmu_B / m
-            dl_dx = torch.mul(x_hat, c_var.view(shape), out=buf)  # variance term
-            dl_dx.add_(c_mu.view(shape))  # mean term
-            dl_dx.addcmul_(dl_dy, g_s.view(shape))  # direct term
+            g_s = inv_std if gamma is None else gamma.view(inv_std.shape) * inv_std  # gamma * s
+            k = g_s * (-1.0 / m)  # -gamma * s / m
+            # dl/dx_i = dl/dx_hat_i * s  +  dl/dvar_B * 2(x_i - mu_B)/m  +  dl/dmu_B / m, where
+            #   dl/dvar_B * 2(x_i - mu_B)/m  ==  -(gamma*s/m) * dl/dgamma * x_hat_i
+            #   dl/dmu_B / m                 ==  -(gamma*s/m) * dl/dbeta
+            dl_dx = torch.mul(x_hat, k * dl_dgamma, out=buf)  # variance term
+            dl_dx.add_(k * dl_dbeta)  # mean term
+            dl_dx.addcmul_(dl_dy, g_s)  # direct term: dl/dx_hat_i * s
 
+        C = x_hat.shape[1]
         return (
             dl_dx,
-            dl_dgamma if need_gamma else None,
-            dl_dbeta if (need_beta and ctx.has_beta) else None,
+            dl_dgamma.view(C) if need_gamma else None,
+            dl_dbeta.view(C) if need_beta else None,
             None,
         )
 
@@ -215,26 +219,29 @@ def batch_norm(
             # Algorithm 2, step 10, as a moving average instead of a mean over all batches.
             with torch.no_grad():
                 m = input.numel() // input.shape[1]
+                # lerp_(b, w) is a <- a + w (b - a) = (1 - w) a + w b.
                 if running_mean is not None:
                     # E[x] <- (1 - momentum) E[x] + momentum * mu_B
-                    running_mean.mul_(1.0 - momentum).add_(mu_B, alpha=momentum)
+                    running_mean.lerp_(mu_B, momentum)
                 if running_var is not None:
                     # Var[x] <- (1 - momentum) Var[x] + momentum * m/(m-1) var_B   (unbiased)
-                    running_var.mul_(1.0 - momentum).add_(var_B, alpha=momentum * m / (m - 1))
+                    running_var.lerp_(var_B * (m / (m - 1)), momentum)
         return y
 
     # Algorithm 2, step 11: at inference BN is one fixed per-channel affine map
     # y = scale * x + shift, with scale = gamma / sqrt(Var[x] + eps), shift = beta - scale * E[x].
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
-    _, shape = _layout(input)
+    shape = [1, input.shape[1]] + [1] * (input.dim() - 2)
     scale = torch.rsqrt(running_var + eps)  # 1 / sqrt(Var[x] + eps)
     if weight is not None:
         scale = weight * scale  # gamma / sqrt(Var[x] + eps)
     shift = -running_mean * scale  # - gamma E[x] / sqrt(Var[x] + eps)
     if bias is not None:
         shift = shift + bias  # beta - gamma E[x] / sqrt(Var[x] + eps)
-    return torch.addcmul(shift.view(shape), input, scale.view(shape))  # y = scale * x + shift
+    # y = scale * x + shift. (mul then add_: torch.addcmul with two broadcast operands
+    # takes a slow unvectorised path on CPU.)
+    return (input * scale.view(shape)).add_(shift.view(shape))
 
 
 class _BatchNorm(nn.Module):
@@ -293,8 +300,9 @@ class _BatchNorm(nn.Module):
             self.num_batches_tracked.zero_()
 
     def reset_parameters(self) -> None:
-        # gamma = 1, beta = 0: BN starts as the pure normalisation; "the transformation
-        # inserted in the network can represent the identity" is reachable by learning.
+        # gamma = 1, beta = 0: BN starts as pure normalisation. Learning gamma = sqrt(Var[x])
+        # and beta = E[x] would undo it: "the transformation inserted in the network can
+        # represent the identity transform" (Sec. 3), which is why gamma and beta exist.
         self.reset_running_stats()
         if self.affine:
             nn.init.ones_(self.weight)
@@ -379,3 +387,50 @@ class BatchNorm2d(_BatchNorm):
 
     _accepted = "(N, C, H, W)"
     _ndims = (4,)
+
+
+def compare_with_torch(shape: tuple[int, ...], steps: int = 3, seed: int = 0, **kwargs) -> dict[str, float]:
+    """Largest differences between our BN and torch.nn's on random data of ``shape``.
+
+    Both start from the same random gamma and beta, take ``steps`` training steps on the same
+    batches (forward, backward of a random linear loss, running statistics), then one eval
+    forward. Returns ``{what: max |ours - torch| / max(1, max |torch|)}`` for the outputs,
+    the gradients with respect to input, weight and bias, and the running statistics: the
+    absolute difference for values up to 1, relative to the largest value above that (the
+    gradient of gamma sums m' = N*H*W terms, so float32 rounding grows with it).
+    ``kwargs`` go to both constructors (``momentum``, ``affine``, ...).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    kind = "BatchNorm1d" if len(shape) in (2, 3) else "BatchNorm2d"
+    ours, theirs = globals()[kind](shape[1], **kwargs), getattr(nn, kind)(shape[1], **kwargs)
+    if ours.affine:
+        with torch.no_grad():
+            ours.weight.copy_(torch.rand(shape[1], generator=generator) + 0.5)
+            ours.bias.copy_(torch.randn(shape[1], generator=generator))
+    theirs.load_state_dict(ours.state_dict())
+    worst: dict[str, float] = {}
+
+    def note(what: str, a: Tensor | None, b: Tensor | None) -> None:
+        if a is not None and b is not None:
+            scale = max(1.0, b.abs().max().item())
+            worst[what] = max(worst.get(what, 0.0), (a - b).abs().max().item() / scale)
+
+    for _ in range(steps):
+        x = (3 * torch.randn(shape, generator=generator) + 1).requires_grad_()
+        x2 = x.detach().clone().requires_grad_()
+        weights = torch.randn(shape, generator=generator)
+        y_ours, y_theirs = ours(x), theirs(x2)
+        (y_ours * weights).sum().backward()
+        (y_theirs * weights).sum().backward()
+        note("train output", y_ours, y_theirs)
+        note("grad input", x.grad, x2.grad)
+        if ours.affine:
+            note("grad weight", ours.weight.grad, theirs.weight.grad)
+            note("grad bias", ours.bias.grad, theirs.bias.grad)
+        note("running mean", ours.running_mean, theirs.running_mean)
+        note("running var", ours.running_var, theirs.running_var)
+    ours.eval(), theirs.eval()
+    x = 3 * torch.randn(shape, generator=generator) + 1
+    with torch.no_grad():
+        note("eval output", ours(x), theirs(x))
+    return worst

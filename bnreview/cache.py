@@ -88,7 +88,7 @@ def store(config: TrainConfig, history: History) -> Path:
     return path
 
 
-def cached_train(config: TrainConfig, progress: bool = True, callback=None, stop=None) -> History:
+def cached_train(config: TrainConfig, progress: bool = True, callback=None, stop=None, on_step=None) -> History:
     """The stored run for ``config`` if there is one, else train it, store it and return it.
 
     A run ended with ``stop`` is returned but not stored: it is not the run the config describes.
@@ -96,7 +96,7 @@ def cached_train(config: TrainConfig, progress: bool = True, callback=None, stop
     history = load_cached(config)
     if history is not None:
         return history
-    history = train(config, progress=progress, callback=callback, stop=stop)
+    history = train(config, progress=progress, callback=callback, stop=stop, on_step=on_step)
     if not history.stopped:
         store(config, history)
     return history

@@ -29,6 +29,7 @@ IMAGE_SIDE = 28
 
 _loaded: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 _raw: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_fingerprints: dict[str, str] = {}
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -192,12 +193,15 @@ def load_mnist(
 
 
 def fingerprint(root: str | os.PathLike | None = None) -> str:
-    """A short hash of both splits' pixels and labels: the data's identity in cache keys."""
-    digest = hashlib.sha256()
-    for train in SPLITS:
-        for tensor in load_raw(root, train):
-            digest.update(tensor.numpy().tobytes())
-    return digest.hexdigest()[:16]
+    """A short hash of both splits' pixels and labels: the data's identity in cache keys (computed once per root)."""
+    found = str(find_root(root).resolve())
+    if found not in _fingerprints:
+        digest = hashlib.sha256()
+        for train in SPLITS:
+            for tensor in load_raw(found, train):
+                digest.update(tensor.numpy().tobytes())
+        _fingerprints[found] = digest.hexdigest()[:16]
+    return _fingerprints[found]
 
 
 def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator | None = None):

@@ -36,6 +36,10 @@ from bnreview.models import (ACTIVATIONS, BN_IMPLS, BN_POSITIONS, MODELS, LeNet,
 
 QUICK_ENV = "BNREVIEW_QUICK"
 PROGRESS_ENV = "BNREVIEW_PROGRESS"  # "0" hides progress bars (the book's build sets it: a bar frozen in a page helps nobody)
+# Intra-op threads while training. PyTorch's CPU kernels split their reductions by thread, so
+# the thread count changes the rounding, and a chaotic run (high lr) ends somewhere else:
+# pinning it makes the same config give the same numbers on any machine. 2 = this project's CPUs.
+TRAIN_THREADS = 2
 DIVERGENCE_LOSS = 10 * math.log(10)
 DIVERGENCE_WINDOW = 50
 SUBSET_SEED = 1234  # fixes which images a reduced training set holds, whatever the run's seed
@@ -326,14 +330,26 @@ def train(
     progress: bool = True,
     callback: Callable[[int, History], None] | None = None,
     stop: threading.Event | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> History:
     """Train a fresh network as ``config`` says and return its :class:`History` (final weights in ``state_dict``).
 
-    ``callback(epoch, history)`` runs after each epoch (live plots). Setting ``stop`` ends
-    the run after the current batch with ``stopped=True``; what was learned is kept.
+    ``callback(epoch, history)`` runs after each epoch (live plots), ``on_step(steps_done)``
+    after each SGD step (progress displays). Setting ``stop`` ends the run after the current
+    batch with ``stopped=True``; what was learned is kept. Training runs on ``TRAIN_THREADS``
+    CPU threads (the process's setting is restored afterwards).
     With ``config.steps`` the run ends after that many steps, mid-epoch if need be (the
     partial epoch gets its own entry in the per-epoch lists).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        return _train(config, progress, callback, stop, on_step)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config, progress, callback, stop, on_step) -> History:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = config.build_model().to(device)
@@ -364,7 +380,8 @@ def train(
 
     if config.eval_every:
         record_eval(0)
-    bar = tqdm(total=total_steps, disable=not progress, desc=config.describe(), unit="step", leave=False)
+    show = progress and os.environ.get(PROGRESS_ENV, "1") != "0"
+    bar = tqdm(total=total_steps, disable=not show, desc=config.describe(), unit="step", leave=False)
     try:
         for epoch in range(1, epochs + 1):
             model.train()
@@ -381,6 +398,8 @@ def train(
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
                 bar.update()
+                if on_step is not None:
+                    on_step(len(history.step_loss))
                 if config.probe_every and len(history.step_loss) % config.probe_every == 0:
                     _record_probe(history, len(history.step_loss), probe(model, probe_x, config.activation))
                 if _is_diverging(history.step_loss):

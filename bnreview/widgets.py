@@ -85,26 +85,6 @@ def steps_per_epoch(config: TrainConfig, n_images: int) -> int:
     return full + (rest >= 2)
 
 
-class _StepCountingStop(threading.Event):
-    """The ``stop`` Event handed to ``train``; ``train`` asks it once per batch, which drives the progress bar."""
-
-    def __init__(self, on_step):
-        super().__init__()
-        self.steps = 0
-        self._on_step = on_step
-
-    def is_set(self) -> bool:
-        self.steps += 1
-        try:
-            self._on_step(self.steps)
-        except Exception:  # a display hiccup must never end a run
-            pass
-        return super().is_set()
-
-    def requested(self) -> bool:
-        return super().is_set()
-
-
 class RetrainPanel:
     """Controls to retrain LeNet in the notebook, with live curves against an optional baseline.
 
@@ -147,12 +127,13 @@ class RetrainPanel:
         self.status = IDLE
         self.message_text = ""
         self._thread: threading.Thread | None = None
-        self._stop: _StepCountingStop | None = None
+        self._stop: threading.Event | None = None
         self._lock = threading.Lock()
         self._running = False
         self._epochs_drawn = 0
         self._steps_total = 1
         self._last_progress = 0.0
+        self.steps_done = 0  # SGD steps of the current run so far
 
         wide = {"description_width": "initial"}
         self.lr = widgets.FloatLogSlider(
@@ -252,7 +233,7 @@ class RetrainPanel:
         no_bn = not self.selected_layers()
         self.bn_position.disabled = no_bn
         self.bn_impl.disabled = no_bn
-        self.stop_button.disabled = not self._running or (self._stop is not None and self._stop.requested())
+        self.stop_button.disabled = not self._running or (self._stop is not None and self._stop.is_set())
         if self._running:
             self.train_button.disabled = True
             return
@@ -300,7 +281,8 @@ class RetrainPanel:
                     self._say(INVALID, f"Can't train this configuration: {exc}", "error")
                     return False
             self._running = True
-        self._stop = _StepCountingStop(self._on_step)
+        self._stop = threading.Event()
+        self.steps_done = 0
         self._epochs_drawn = 0
         self.status = RUNNING
         self.train_button.disabled = True
@@ -329,7 +311,7 @@ class RetrainPanel:
                 return False
         return not self._running
 
-    def _run(self, config: TrainConfig, stop: _StepCountingStop, started: float) -> None:
+    def _run(self, config: TrainConfig, stop: threading.Event, started: float) -> None:
         history, source = None, None
         try:
             history = cache.load_cached(config)
@@ -340,7 +322,8 @@ class RetrainPanel:
                 self._steps_total = max(1, config.epochs * steps_per_epoch(config, len(load_mnist(train=True)[1])))
                 self.progress.max = self._steps_total
                 self._say(RUNNING, f"Training {config.describe()}...", "info")
-                history = cache.cached_train(config, progress=False, callback=self._on_epoch, stop=stop)
+                history = cache.cached_train(config, progress=False, callback=self._on_epoch, stop=stop,
+                                               on_step=self._on_step)
                 source = "trained"
             if self.draw and self._epochs_drawn != len(history.test_acc):
                 self._draw(history)
@@ -364,6 +347,8 @@ class RetrainPanel:
             self.train_button.disabled = False
 
     def _on_step(self, step: int) -> None:
+        """Called by ``train`` after every SGD step: moves the progress bar (at most ten redraws a second)."""
+        self.steps_done = step
         now = time.perf_counter()
         if now - self._last_progress > 0.1 or step >= self._steps_total:
             self._last_progress = now

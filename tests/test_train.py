@@ -130,3 +130,15 @@ def test_saturation_follows_the_slope():
     z = torch.tensor([0.0, 1.0, 2.0, 5.0, -5.0])
     assert saturated(z, "tanh").tolist() == [False, False, True, True, True]
     assert saturated(z, "sigmoid").tolist() == [False, False, False, True, True]
+
+
+def test_on_step_reports_every_step_and_threads_are_restored():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        steps = []
+        train(TrainConfig(lr=0.1, **SMALL), progress=False, on_step=steps.append)
+        assert steps == list(range(1, 33))
+        assert torch.get_num_threads() == 1  # training ran on TRAIN_THREADS, then gave the setting back
+    finally:
+        torch.set_num_threads(before)

@@ -156,10 +156,10 @@ def test_stop_ends_the_run_within_one_batch_and_keeps_what_was_learned():
     p = panel(config=TrainConfig(lr=0.1, epochs=30, n_train=512, device="cpu"))  # 240 steps
     p.train_button.click()
     deadline = time.perf_counter() + WAIT
-    while (p._stop.steps < 3) and p.running and time.perf_counter() < deadline:
+    while (p.steps_done < 3) and p.running and time.perf_counter() < deadline:
         time.sleep(0.001)
     p.stop_button.click()
-    asked_at = p._stop.steps
+    asked_at = p.steps_done
     assert p.stop_button.disabled
     history = run(p, click=False)
     assert history.stopped and p.status == "stopped"
