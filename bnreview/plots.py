@@ -228,3 +228,140 @@ def architecture_table(model):
     rows = "\n".join(f"| `{name}` | `{what}` | {shape} | {params:,} |" for name, what, shape, params in layer_table(model))
     return Markdown("| layer | module | output (per image) | parameters |\n|---|---|---|---:|\n" + rows
                     + f"\n| **total** | | | **{count_parameters(model):,}** |")
+
+
+# --- Figures of the chapters beyond the review (learning rates, the paper's MLP, what BN does) ---
+
+
+def _spread(ax, x, values_by_run: list[list[float]], color, label, marker="o", scale=100.0):
+    """Mean over runs as a line, min-max over runs as a band (runs are rows, x the columns)."""
+    values = scale * np.array(values_by_run, dtype=float)
+    ax.fill_between(x, values.min(0), values.max(0), color=color, alpha=0.2, lw=0)
+    ax.plot(x, values.mean(0), marker=marker, ms=3, color=color, label=label)
+
+
+def curves_over_steps(runs: dict[str, list], ax=None, title: str | None = None, ylim=None):
+    """Test accuracy against SGD steps (``History.eval_acc``): mean over seeds, min-max band.
+
+    The paper's Figure 1(a). ``runs`` maps a label to the runs of each seed.
+    """
+    fig, ax = _axes(ax)
+    for i, (label, hs) in enumerate(runs.items()):
+        n = min(len(h.eval_acc) for h in hs)
+        _spread(ax, np.array(hs[0].eval_steps[:n]), [h.eval_acc[:n] for h in hs], f"C{i}",
+                f"{label} ({len(hs)} seed{'s' if len(hs) > 1 else ''})", marker=None)
+    ax.set(xlabel="SGD step", ylabel="test accuracy (%)", title=title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def lr_sweep(rows: list[dict], accuracies=(0.97, 0.98), title: str | None = None, zoom=(90, 100)):
+    """Final test accuracy, and steps to each accuracy in ``accuracies``, against the learning rate.
+
+    ``rows`` are :func:`bnreview.experiments.sweep_rows`. Top: the final test accuracy, on
+    the full scale and zoomed to ``zoom`` (%). Lines: mean over seeds; band: min-max; dots:
+    single seeds; a red cross: a seed that diverged. Bottom: steps until each accuracy, for
+    the seeds that reached it (the line averages those); an open triangle at the top marks a
+    seed that never did.
+    """
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    ncols = max(2, len(accuracies))
+    fig, grid = plt.subplots(2, ncols, figsize=(5.5 * ncols, 8), layout="constrained", squeeze=False)
+    acc_axes, step_axes = grid[0][:2], grid[1][:len(accuracies)]
+    for ax in list(grid[0][2:]) + list(grid[1][len(accuracies):]):
+        ax.axis("off")
+    top = max((s for r in rows for v in r["steps_to"].values() for s in v if s is not None), default=1)
+    for i, variant in enumerate(variants):
+        mine = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["lr"])
+        lrs = np.array([r["lr"] for r in mine])
+        color = f"C{i}"
+        for ax in acc_axes:
+            ax.fill_between(lrs, [100 * r["min"] for r in mine], [100 * r["max"] for r in mine], color=color,
+                            alpha=0.2, lw=0)
+            ax.plot(lrs, [100 * r["mean"] for r in mine], "-o", color=color, ms=4, label=f"{variant} (mean, min-max)")
+            for r in mine:
+                for acc, diverged in zip(r["finals"], r.get("diverged_runs", [False] * r["n"])):
+                    ax.plot(r["lr"], 100 * acc, "x" if diverged else ".", color=WRONG if diverged else color,
+                            ms=8 if diverged else 4, alpha=0.8)
+        for ax, acc in zip(step_axes, accuracies):
+            ax.plot(lrs, [r["steps_to_mean"][acc] for r in mine], "-o", color=color, ms=4, label=variant)
+            for r in mine:
+                for s in r["steps_to"][acc]:
+                    if s is None:
+                        ax.plot(r["lr"], 1.08 * top, "^", mfc="none", color=color, ms=7)
+                    else:
+                        ax.plot(r["lr"], s, ".", color=color, alpha=0.6)
+    acc_axes[0].plot([], [], "x", color=WRONG, label="a seed that diverged")
+    acc_axes[0].set(ylim=(0, 100), title="Final test accuracy")
+    acc_axes[1].set(ylim=zoom, title=f"Final test accuracy, {zoom[0]:g}-{zoom[1]:g}%")
+    for ax in acc_axes:
+        ax.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy (%)")
+        ax.legend(fontsize="small", loc="lower left")
+    for ax, acc in zip(step_axes, accuracies):
+        ax.plot([], [], "^", mfc="none", color="gray", label="a seed that never got there")
+        ax.axhline(1.08 * top, color="gray", lw=0.5, ls=":")
+        ax.set(xscale="log", xlabel="learning rate", ylabel="SGD steps", ylim=(0, 1.15 * top),
+               title=f"Steps until the test accuracy reaches {100 * acc:g}%")
+        ax.legend(fontsize="small", loc="lower right")
+    for ax in list(acc_axes) + list(step_axes):
+        ax.grid(alpha=0.3, which="both")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def grouped_bars(groups: dict[str, dict[str, list[float]]], ylabel: str, ax=None, title: str | None = None,
+                 fmt: str = "{:.2f}", ylim=None, scale: float = 1.0):
+    """Grouped bars: ``{group: {bar label: [value per seed]}}``, one colour per bar label.
+
+    Each bar is the mean over seeds (labelled with its value); dots are the seeds, the
+    error bar spans min to max. ``scale`` multiplies every value (100: fractions as percent).
+    """
+    fig, ax = _axes(ax, figsize=(7.5, 3.8))
+    labels = list(dict.fromkeys(k for bars in groups.values() for k in bars))
+    width = 0.8 / max(len(bars) for bars in groups.values())
+    for j, label in enumerate(labels):
+        for g, bars in enumerate(groups.values()):
+            if label not in bars:
+                continue
+            vals = scale * np.array(bars[label], dtype=float)
+            x = g + (list(bars).index(label) - (len(bars) - 1) / 2) * width  # centred on the group's bars
+            bar = ax.bar(x, vals.mean(), width * 0.9, color=f"C{j}", label=label)
+            ax.errorbar(x, vals.mean(), [[vals.mean() - vals.min()], [vals.max() - vals.mean()]], color="black",
+                        capsize=3, lw=1)
+            ax.plot(np.full(len(vals), x), vals, ".", color="black", ms=4)
+            ax.bar_label(bar, [fmt.format(vals.mean())], fontsize=7, padding=2)
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize="small")
+    ax.set(xticks=range(len(groups)), xticklabels=list(groups), ylabel=ylabel, title=title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def against_batch_size(series: dict[str, tuple[list[int], list[list[float]]]], ax=None, title: str | None = None,
+                       ylabel: str = "test accuracy (%)", ylim=None, scale: float = 100.0, legend: str = "lower right"):
+    """Accuracy against batch size (log scale): ``{label: (batch sizes, [values per seed] per batch size)}``.
+
+    Mean over seeds as a line, min-max as a band; values are multiplied by ``scale``
+    (100: fractions drawn in percent).
+    """
+    fig, ax = _axes(ax)
+    markers = "osD^v<>"
+    for i, (label, (sizes, values)) in enumerate(series.items()):
+        by_seed = np.array(values, dtype=float).T  # seeds x batch sizes
+        _spread(ax, np.array(sizes), by_seed, f"C{i}", label, marker=markers[i % len(markers)], scale=scale)
+    sizes = sorted({b for s, _ in series.values() for b in s})
+    ax.set(xscale="log", xlabel="batch size (examples per SGD step)", ylabel=ylabel, title=title)
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.minorticks_off()
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize="small", loc=legend)
+    ax.grid(alpha=0.3)
+    return fig
