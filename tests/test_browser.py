@@ -156,3 +156,46 @@ def test_page_in_browser(book_server, browser, page):
 
     outside = outside_requests(browser, book_server)
     assert not outside, f"{page}: requests that left the book's server: {outside}"
+
+
+# --- the explorer: switching runs in the page changes what is plotted ----------------------
+
+_SELECTED_RUN = """
+const gd = document.getElementById('bn-explorer');
+const shown = gd._fullData.filter((t) => t.visible === true && t.meta && !t.meta.ref
+                                          && (t.meta.kind === 'loss' || t.meta.kind === 'acc'));
+return {state: gd.bnState, summary: document.getElementById('bn-explorer-summary').textContent,
+        traces: shown.map((t) => [t.meta.kind, t.meta.lr, t.meta.placement, Array.from(t.y).slice(-3)])};
+"""
+
+
+@pytest.mark.skipif("explorer" not in " ".join(PAGES), reason="the explorer chapter is not in _toc.yml")
+def test_explorer_slider_and_buttons_change_the_plotted_data(book_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = next(p for p in PAGES if p.endswith("explorer"))
+    open_page(browser, f"{book_server}{page}.html")
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "const gd = document.getElementById('bn-explorer'); return !!(gd && gd.bnState && gd._fullData);"))
+    controls = browser.find_element(By.ID, "bn-explorer-controls")
+    assert controls.is_displayed()
+    before = browser.execute_script(_SELECTED_RUN)
+    assert before["traces"], "no run is plotted"
+
+    slider = browser.find_element(By.ID, "bn-explorer-lr")
+    slider.send_keys(Keys.ARROW_LEFT if int(before["state"]["lr"]) > 0 else Keys.ARROW_RIGHT)
+    after_slider = browser.execute_script(_SELECTED_RUN)
+    assert after_slider["state"]["lr"] != before["state"]["lr"]
+    assert after_slider["traces"] != before["traces"], "moving the lr slider left the plotted data unchanged"
+    assert after_slider["summary"] != before["summary"]
+
+    buttons = controls.find_elements(By.CSS_SELECTOR, "button[data-placement]")
+    other = next(b for b in buttons if b.get_attribute("aria-pressed") != "true")
+    other.click()
+    after_button = browser.execute_script(_SELECTED_RUN)
+    assert str(after_button["state"]["placement"]) == other.get_attribute("data-placement")
+    assert other.get_attribute("aria-pressed") == "true"
+    assert after_button["traces"] != after_slider["traces"], "switching the placement left the plotted data unchanged"
+    assert not console_errors(browser)
