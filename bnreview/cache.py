@@ -16,6 +16,8 @@ import json
 import os
 import tempfile
 import warnings
+from contextlib import contextmanager
+from dataclasses import fields
 from functools import cache
 from pathlib import Path
 
@@ -71,21 +73,38 @@ def load_cached(config: TrainConfig) -> History | None:
         return None
 
 
-def store(config: TrainConfig, history: History) -> Path:
-    """Write ``history`` (and its weights) atomically under ``config``'s key."""
-    path = entry_path(config)
+@contextmanager
+def atomic_write(path: Path, mode: str = "wb"):
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path`` in one step.
+
+    A crash, a KeyboardInterrupt or a failed write leaves neither a partial ``path`` nor the temporary file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"history": history.to_dict(), "state_dict": history.state_dict}, f)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def store(config: TrainConfig, history: History) -> Path:
+    """Write ``history`` (and its weights) atomically under ``config``'s key."""
+    path = entry_path(config)
+    with atomic_write(path) as f:
+        torch.save({"history": history.to_dict(), "state_dict": history.state_dict}, f)
     return path
+
+
+def config_of(history: History) -> TrainConfig:
+    """The :class:`TrainConfig` a run was made with (fields a newer bnreview dropped are ignored)."""
+    known = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in history.config.items() if k in known}
+    return TrainConfig(**{**values, "bn": tuple(values.get("bn", ()))})
 
 
 def cached_train(config: TrainConfig, progress: bool = True, callback=None, stop=None, on_step=None) -> History:

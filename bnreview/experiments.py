@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 
 import torch
 
-from bnreview.cache import cache_dir, cache_key, cached_train
+from bnreview.cache import atomic_write, cache_dir, cache_key, cached_train, config_of
 from bnreview.data import batches, load_mnist
 from bnreview.models import BN_LAYERS
 from bnreview.train import History, TrainConfig, _training_set, for_profile, is_quick
@@ -84,11 +82,6 @@ def run_grid(configs: dict[Hashable, TrainConfig], seed_list: Iterable[int] | No
     """Every config of ``{key: config}`` over the seeds: ``{key: [History per seed]}``."""
     seed_list = tuple(seeds() if seed_list is None else seed_list)
     return {key: run_seeds(config, seed_list, progress) for key, config in configs.items()}
-
-
-def config_of(history: History) -> TrainConfig:
-    """The :class:`TrainConfig` a History was trained with."""
-    return TrainConfig(**{**history.config, "bn": tuple(history.config["bn"])})
 
 
 def train_seconds(grid: dict[Hashable, list[History]] | list[History]) -> float:
@@ -331,6 +324,7 @@ def population_statistics(model: torch.nn.Module, images: torch.Tensor, batch_si
     """
     model = copy.deepcopy(model).eval()
     bns = _bn_modules(model)
+    momenta = [bn.momentum for bn in bns]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
@@ -340,8 +334,8 @@ def population_statistics(model: torch.nn.Module, images: torch.Tensor, batch_si
         if max_batches is not None and i >= max_batches:
             break
         model(x)
-    for bn in bns:
-        bn.momentum = 0.1
+    for bn, momentum in zip(bns, momenta):
+        bn.momentum = momentum
     return model.eval()
 
 
@@ -354,11 +348,8 @@ def _cached_numbers(history: History, name: str, compute: Callable[[], dict]) ->
         except ValueError:
             path.unlink(missing_ok=True)
     result = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(result, f)
-    os.replace(tmp, path)
     return result
 
 

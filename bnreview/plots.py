@@ -11,14 +11,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from bnreview.train import History, PERCENTILES, TrainConfig
+from bnreview.cache import config_of
+from bnreview.train import History, PERCENTILES
 
 CORRECT, WRONG = "#1a7f37", "#cf222e"
 
 
 def setting(history: History) -> str:
     """The caption line for a run: its config in words."""
-    return TrainConfig(**{**history.config, "bn": tuple(history.config["bn"])}).describe()
+    return config_of(history).describe()
 
 
 def _axes(ax, figsize=(6.4, 4)):
@@ -130,7 +131,7 @@ def confusion_matrix(history: History, ax=None, title: str | None = None):
             ax.text(j, i, c, ha="center", va="center", fontsize=7, color="#555" if i == j else "black")
     fig.colorbar(image, ax=ax, label="misclassified test images (count)")
     ax.set(xlabel="predicted digit", ylabel="true digit", xticks=range(10), yticks=range(10),
-           title=title or f"Confusion matrix (diagonal: correct, grey)")
+           title=title or "Confusion matrix (diagonal: correct, grey)")
     return fig
 
 

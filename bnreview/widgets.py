@@ -31,7 +31,7 @@ import io
 import math
 import threading
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import ipywidgets as widgets
 
@@ -65,13 +65,6 @@ def live_only_html(message: str = LIVE_ONLY_MESSAGE) -> str:
         '<p class="admonition-title">Retrain it yourself</p>'
         f"<p>{body}.</p></div>"
     )
-
-
-def config_from_history(history: History) -> TrainConfig:
-    """The :class:`TrainConfig` a stored run was made with."""
-    known = {f.name for f in fields(TrainConfig)}
-    values = {k: v for k, v in history.config.items() if k in known}
-    return TrainConfig(**{**values, "bn": tuple(values.get("bn", ()))})
 
 
 def n_train_label(n: int) -> str:
@@ -114,7 +107,7 @@ class RetrainPanel:
         draw: bool = True,
     ):
         if config is None:
-            config = (config_from_history(baseline) if baseline is not None
+            config = (cache.config_of(baseline) if baseline is not None
                       else TrainConfig(lr=0.1, epochs=1, n_train=2_000))
         self.base_config = config
         self.baseline = baseline
@@ -211,10 +204,9 @@ class RetrainPanel:
     def read_config(self) -> TrainConfig:
         """The :class:`TrainConfig` the controls describe; raises ValueError where TrainConfig rejects it."""
         n_train = self.n_train.value
-        counted = {"steps": None} if "steps" in {f.name for f in fields(TrainConfig)} else {}  # epochs decide
         return replace(
             self.base_config,
-            **counted,
+            steps=None,  # the epochs control decides the length
             lr=float(self.lr.value),
             bn=self.selected_layers(),
             bn_position=self.bn_position.value,

@@ -226,9 +226,6 @@ def test_population_statistics_is_algorithm_2():
     means, variances = [], []
     with torch.no_grad():
         for x, _ in batches(images, torch.zeros(96, dtype=torch.long), 32, generator=order):
-            record = {}
-            model.train()
-            model.bn["fc1"].momentum = 0.0  # leave the original's buffers unchanged
             pre = model.fc1(model.conv3(model.pool(model.act(model.conv2(model.pool(model.act(model.conv1(x))))))).tanh().flatten(1))
             means.append(pre.mean(0))
             variances.append(pre.var(0, unbiased=True))
