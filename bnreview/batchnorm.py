@@ -52,6 +52,28 @@ def _reduce_dims(x: Tensor) -> tuple[int, ...]:
     return dims if dims is not None else (0, *range(2, x.dim()))
 
 
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the statistics are computed in: float32 for float16/bfloat16 input (as torch does:
+    a float16 variance overflows once any |x - mu| passes 256), the input's own dtype otherwise."""
+    return torch.float32 if dtype in _LOW_PRECISION else dtype
+
+
+def _check_dtypes(input: Tensor, *tensors: Tensor | None) -> None:
+    """torch.nn.BatchNorm's rule on CPU: parameters and buffers share the input's dtype, or the input is
+    float16/bfloat16 and they are float32 (mixed precision). Anything else is refused, naming both."""
+    for t in tensors:
+        if t is None or t.dtype == input.dtype:
+            continue
+        if not (input.dtype in _LOW_PRECISION and t.dtype == torch.float32):
+            raise RuntimeError(
+                f"BatchNorm got {input.dtype} input with {t.dtype} parameters or buffers; accepted: the same "
+                "dtype for both, or float16/bfloat16 input with float32 parameters (as torch.nn.BatchNorm)"
+            )
+
+
 class BatchNormFunction(torch.autograd.Function):
     r"""Algorithm 1 (training mode) with the paper's backward pass written out.
 
@@ -64,6 +86,13 @@ class BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, gamma: Tensor | None, beta: Tensor | None, eps: float):
+        # Low-precision input is normalised in float32 and handed back in its own dtype; for
+        # float32 and float64 every .to() below returns the tensor itself: no copy, no rounding.
+        ctx.dtypes = x.dtype, gamma.dtype if gamma is not None else None, beta.dtype if beta is not None else None
+        compute = _compute_dtype(x.dtype)
+        x = x.to(compute)
+        gamma = gamma.to(compute) if gamma is not None else None
+        beta = beta.to(compute) if beta is not None else None
         dims = _reduce_dims(x)
         C = x.shape[1]
         m = x.numel() // C  # values per channel: m' = N * H * W for convolutions
@@ -98,7 +127,7 @@ class BatchNormFunction(torch.autograd.Function):
         mu_B, var_B = mu_B.view(C), var_B.view(C)
         ctx.mark_non_differentiable(mu_B, var_B)
         ctx.set_materialize_grads(False)
-        return y, mu_B, var_B
+        return y.to(ctx.dtypes[0]), mu_B, var_B
 
     @staticmethod
     @once_differentiable
@@ -146,6 +175,7 @@ class BatchNormFunction(torch.autograd.Function):
             return None, None, None, None
         dims = _reduce_dims(x_hat)
         m = ctx.m
+        dl_dy = dl_dy.to(x_hat.dtype)
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
 
         # The two reductions. dl/dy * x_hat goes into a scratch buffer that is reused for dl/dx.
@@ -166,10 +196,11 @@ class BatchNormFunction(torch.autograd.Function):
             dl_dx.addcmul_(dl_dy, g_s)  # direct term: dl/dx_hat_i * s
 
         C = x_hat.shape[1]
+        x_dtype, gamma_dtype, beta_dtype = ctx.dtypes  # each gradient in the dtype of what it is the gradient of
         return (
-            dl_dx,
-            dl_dgamma.view(C) if need_gamma else None,
-            dl_dbeta.view(C) if need_beta else None,
+            dl_dx.to(x_dtype) if dl_dx is not None else None,
+            dl_dgamma.view(C).to(gamma_dtype) if need_gamma else None,
+            dl_dbeta.view(C).to(beta_dtype) if need_beta else None,
             None,
         )
 
@@ -212,6 +243,7 @@ def batch_norm(
             raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
     elif eps < 0.0:
         raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+    _check_dtypes(input, running_mean, running_var, weight, bias)
 
     if training:
         y, mu_B, var_B = BatchNormFunction.apply(input, weight, bias, eps)
@@ -222,10 +254,10 @@ def batch_norm(
                 # lerp_(b, w) is a <- a + w (b - a) = (1 - w) a + w b.
                 if running_mean is not None:
                     # E[x] <- (1 - momentum) E[x] + momentum * mu_B
-                    running_mean.lerp_(mu_B, momentum)
+                    running_mean.lerp_(mu_B.to(running_mean.dtype), momentum)
                 if running_var is not None:
                     # Var[x] <- (1 - momentum) Var[x] + momentum * m/(m-1) var_B   (unbiased)
-                    running_var.lerp_(var_B * (m / (m - 1)), momentum)
+                    running_var.lerp_((var_B * (m / (m - 1))).to(running_var.dtype), momentum)
         return y
 
     # Algorithm 2, step 11: at inference BN is one fixed per-channel affine map
@@ -233,15 +265,16 @@ def batch_norm(
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
     shape = [1, input.shape[1]] + [1] * (input.dim() - 2)
-    scale = torch.rsqrt(running_var + eps)  # 1 / sqrt(Var[x] + eps)
+    compute = _compute_dtype(input.dtype)  # float32 for float16/bfloat16, as in training
+    scale = torch.rsqrt(running_var.to(compute) + eps)  # 1 / sqrt(Var[x] + eps)
     if weight is not None:
-        scale = weight * scale  # gamma / sqrt(Var[x] + eps)
-    shift = -running_mean * scale  # - gamma E[x] / sqrt(Var[x] + eps)
+        scale = weight.to(compute) * scale  # gamma / sqrt(Var[x] + eps)
+    shift = -running_mean.to(compute) * scale  # - gamma E[x] / sqrt(Var[x] + eps)
     if bias is not None:
-        shift = shift + bias  # beta - gamma E[x] / sqrt(Var[x] + eps)
+        shift = shift + bias.to(compute)  # beta - gamma E[x] / sqrt(Var[x] + eps)
     # y = scale * x + shift. (mul then add_: torch.addcmul with two broadcast operands
     # takes a slow unvectorised path on CPU.)
-    return (input * scale.view(shape)).add_(shift.view(shape))
+    return (input.to(compute) * scale.view(shape)).add_(shift.view(shape)).to(input.dtype)
 
 
 class _BatchNorm(nn.Module):

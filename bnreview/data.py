@@ -1,4 +1,4 @@
-"""MNIST as two in-memory tensors, and mini-batches sliced from them.
+"""MNIST (or Fashion-MNIST) as two in-memory tensors, and mini-batches sliced from them.
 
 LeNet-5 takes 32x32 inputs, so the 28x28 digits are zero-padded once at load time
 (the review keeps this input size). Holding the whole set as one tensor and slicing
@@ -7,7 +7,12 @@ with the usual ``DataLoader`` pipeline.
 
 Where the data lives, in order: the ``root`` argument, the ``BNREVIEW_DATA``
 environment variable, ``./data``. Each root holds the standard torchvision layout
-``MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``.
+``MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`` (``FashionMNIST/raw/`` for
+Fashion-MNIST, same file names). Looking never writes; only a download (online, into the
+first root) does, and a failed one leaves no folders behind.
+
+Every function takes ``dataset="mnist"`` or ``"fashion-mnist"`` (:data:`DATASETS`); each set
+is normalised with its own training set's mean and std.
 """
 
 from __future__ import annotations
@@ -17,9 +22,26 @@ import hashlib
 import os
 import shutil
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+@dataclass(frozen=True)
+class Dataset:
+    folder: str  # torchvision's folder under the root, holding raw/
+    torchvision_class: str  # the torchvision.datasets class that reads and downloads it
+    display: str
+    classes: tuple[str, ...]
+
+
+DATASETS = {
+    "mnist": Dataset("MNIST", "MNIST", "MNIST", tuple(str(d) for d in range(10))),
+    "fashion-mnist": Dataset("FashionMNIST", "FashionMNIST", "Fashion-MNIST",
+                             ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+}
+TRAIN_SIZE = 60_000  # training images in either set
 
 ENV_VAR = "BNREVIEW_DATA"
 DEFAULT_ROOT = Path("data")
@@ -33,15 +55,22 @@ _fingerprints: dict[str, str] = {}
 
 
 class DataNotFoundError(FileNotFoundError):
-    """MNIST is in none of the places we look, and could not be downloaded."""
+    """The data set is in none of the places we look, and could not be downloaded."""
 
 
 class CorruptDataError(ValueError):
-    """An MNIST file exists but is truncated or is not an IDX file of the right kind."""
+    """A data file exists but is truncated or is not an IDX file of the right kind."""
+
+
+def dataset_info(dataset: str) -> Dataset:
+    """What :data:`DATASETS` holds for ``dataset``, or a ValueError naming the accepted names."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; accepted: {', '.join(map(repr, DATASETS))}")
+    return DATASETS[dataset]
 
 
 def candidate_roots(root: str | os.PathLike | None = None) -> list[Path]:
-    """The places searched for ``MNIST/raw``, in order of precedence."""
+    """The places searched for ``MNIST/raw`` (or ``FashionMNIST/raw``), in order of precedence."""
     if root is not None:
         return [Path(root)]
     roots = []
@@ -59,35 +88,66 @@ def _has_split(raw_dir: Path, split: str) -> bool:
     return all((raw_dir / f).is_file() or (raw_dir / f"{f}.gz").is_file() for f in _raw_files(split))
 
 
-def find_root(root: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Return the first root whose ``MNIST/raw`` holds both splits.
+def _torchvision_class(dataset: str):
+    import torchvision.datasets
 
-    Where none does and ``download`` is true, let torchvision download MNIST into the
-    first candidate (works online only). Otherwise raise :class:`DataNotFoundError`
-    naming every place searched and how to fix it.
+    return getattr(torchvision.datasets, dataset_info(dataset).torchvision_class)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception and the ones it was raised from, as one line: torchvision's download errors
+    span several lines and put the reason after the first."""
+    parts = []
+    while exc is not None and len(parts) < 5:
+        text = " ".join(str(exc).split())
+        parts.append(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+        exc = exc.__cause__ or exc.__context__
+    return "; caused by ".join(parts)
+
+
+def _download(root: Path, dataset: str) -> None:
+    """Let torchvision download ``dataset`` into ``root``; if that fails, remove the folders it made."""
+    info = dataset_info(dataset)
+    made = [p for p in (root, root / info.folder, root / info.folder / "raw") if not p.exists()]
+    try:
+        for train in SPLITS:
+            _torchvision_class(dataset)(str(root), train=train, download=True)
+    except BaseException:
+        for folder in reversed(made):  # deepest first; never a folder that was there before, nor a non-empty one
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def find_root(root: str | os.PathLike | None = None, download: bool = True, dataset: str = "mnist") -> Path:
+    """Return the first root whose ``MNIST/raw`` (``FashionMNIST/raw``) holds both splits.
+
+    Where none does and ``download`` is true, let torchvision download the set into the first
+    candidate (works online only; a failed download leaves no folders behind). Otherwise raise
+    :class:`DataNotFoundError` naming every place searched, why the download failed, and how to fix it.
     """
+    info = dataset_info(dataset)
     roots = candidate_roots(root)
     for candidate in roots:
-        raw_dir = candidate / "MNIST" / "raw"
+        raw_dir = candidate / info.folder / "raw"
         if all(_has_split(raw_dir, split) for split in SPLITS.values()):
             return candidate
     download_error = None
     if download:
-        from torchvision.datasets import MNIST
-
         try:
-            for train in SPLITS:
-                MNIST(str(roots[0]), train=train, download=True)
+            _download(roots[0], dataset)
             return roots[0]
         except Exception as exc:  # offline, or the mirrors are down
             download_error = exc
-    searched = "\n".join(f"  - {(r / 'MNIST' / 'raw').resolve()}" for r in roots)
-    reason = f"\nDownloading it failed too: {str(download_error).splitlines()[0]}" if download_error else ""
+    searched = "\n".join(f"  - {(r / info.folder / 'raw').resolve()}" for r in roots)
+    reason = f"\nDownloading it failed too: {_one_line(download_error)}" if download_error else ""
     raise DataNotFoundError(
-        "MNIST not found. Looked for the IDX files (train-images-idx3-ubyte, ... , optionally .gz) in:\n"
+        f"{info.display} not found. Looked for the IDX files (train-images-idx3-ubyte, ... , optionally .gz) in:\n"
         f"{searched}{reason}\n"
-        f"Fix: pass root=..., or set {ENV_VAR}=/path/to/dir containing MNIST/raw, "
-        f"or put the files in ./data/MNIST/raw (online, torchvision downloads them there)."
+        f"Fix: pass root=..., or set {ENV_VAR}=/path/to/dir containing {info.folder}/raw, "
+        f"or put the files in ./data/{info.folder}/raw (online, torchvision downloads them there)."
     )
 
 
@@ -146,62 +206,63 @@ def _prepare_split(raw_dir: Path, split: str) -> None:
         raise CorruptDataError(f"{raw_dir}: {split} has {counts[0]} images but {counts[1]} labels")
 
 
-def load_raw(root: str | os.PathLike | None = None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """The original digits: uint8 ``[N, 28, 28]`` and int64 labels ``[N]``, read by torchvision."""
-    from torchvision.datasets import MNIST
-
-    found = find_root(root).resolve()
-    key = (str(found), train)
+def load_raw(root: str | os.PathLike | None = None, train: bool = True,
+             dataset: str = "mnist") -> tuple[torch.Tensor, torch.Tensor]:
+    """The original images: uint8 ``[N, 28, 28]`` and int64 labels ``[N]``, read by torchvision."""
+    info = dataset_info(dataset)
+    found = find_root(root, dataset=dataset).resolve()
+    key = (dataset, str(found), train)
     if key not in _raw:
         for split in SPLITS.values():  # torchvision wants both splits unpacked before it reads either
-            _prepare_split(found / "MNIST" / "raw", split)
-        dataset = MNIST(str(found), train=train, download=False)
-        labels = dataset.targets.long()
+            _prepare_split(found / info.folder / "raw", split)
+        images = _torchvision_class(dataset)(str(found), train=train, download=False)
+        labels = images.targets.long()
         if labels.numel() and (labels.min() < 0 or labels.max() > 9):
-            raise CorruptDataError(f"{found}/MNIST/raw: labels outside 0..9 in the {SPLITS[train]} split")
-        _raw[key] = (dataset.data, labels)
+            raise CorruptDataError(f"{found}/{info.folder}/raw: labels outside 0..9 in the {SPLITS[train]} split")
+        _raw[key] = (images.data, labels)
     return _raw[key]
 
 
-def train_stats(root: str | os.PathLike | None = None) -> tuple[float, float]:
+def train_stats(root: str | os.PathLike | None = None, dataset: str = "mnist") -> tuple[float, float]:
     """Mean and std of the training pixels in [0, 1]: the constants of the input normalisation."""
-    pixels = load_raw(root, train=True)[0].float().div_(255)
+    pixels = load_raw(root, train=True, dataset=dataset)[0].float().div_(255)
     return pixels.mean().item(), pixels.std().item()
 
 
 def load_mnist(
-    root: str | os.PathLike | None = None, train: bool = True, size: int = 32
+    root: str | os.PathLike | None = None, train: bool = True, size: int = 32, dataset: str = "mnist"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST as ``(images, labels)``: float32 ``[N, 1, size, size]`` and int64 ``[N]``.
+    """MNIST (or ``dataset="fashion-mnist"``) as ``(images, labels)``: float32 ``[N, 1, size, size]`` and int64 ``[N]``.
 
-    ``size=32`` zero-pads the 28x28 digits (LeNet's input); ``size=28`` keeps them.
+    ``size=32`` zero-pads the 28x28 images (LeNet's input); ``size=28`` keeps them.
     Pixels are scaled to [0, 1], padded with background (0), then normalised with the
     training set's mean and std. Loaded once per process, then served from memory.
     """
     if size not in (28, 32):
         raise ValueError(f"size must be 28 or 32, got {size!r}")
-    found = str(find_root(root).resolve())
-    key = (found, train, size)
+    found = str(find_root(root, dataset=dataset).resolve())
+    key = (dataset, found, train, size)
     if key not in _loaded:
-        digits, labels = load_raw(found, train)
-        mean, std = train_stats(found)
+        images, labels = load_raw(found, train, dataset)
+        mean, std = train_stats(found, dataset)
         pad = (size - IMAGE_SIDE) // 2
-        images = torch.nn.functional.pad(digits.float().div_(255), (pad, pad, pad, pad))
+        images = torch.nn.functional.pad(images.float().div_(255), (pad, pad, pad, pad))
         images = images.sub_(mean).div_(std).unsqueeze(1).contiguous()
         _loaded[key] = (images, labels)
     return _loaded[key]
 
 
-def fingerprint(root: str | os.PathLike | None = None) -> str:
+def fingerprint(root: str | os.PathLike | None = None, dataset: str = "mnist") -> str:
     """A short hash of both splits' pixels and labels: the data's identity in cache keys (computed once per root)."""
-    found = str(find_root(root).resolve())
-    if found not in _fingerprints:
+    found = str(find_root(root, dataset=dataset).resolve())
+    key = f"{dataset}:{found}"
+    if key not in _fingerprints:
         digest = hashlib.sha256()
         for train in SPLITS:
-            for tensor in load_raw(found, train):
+            for tensor in load_raw(found, train, dataset):
                 digest.update(tensor.numpy().tobytes())
-        _fingerprints[found] = digest.hexdigest()[:16]
-    return _fingerprints[found]
+        _fingerprints[key] = digest.hexdigest()[:16]
+    return _fingerprints[key]
 
 
 def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator | None = None):

@@ -35,18 +35,24 @@ def resolve_bn_layers(bn: str | Iterable[str] | None, layers: tuple[str, ...] = 
 
     Accepts ``None``/``()``/``"none"`` (no BN), ``"all"`` (every layer of ``layers``), one
     layer name, a comma-separated string, or any iterable of names from ``layers``
-    (LeNet's ``BN_LAYERS`` by default, ``MLP_LAYERS`` for :class:`PaperMLP`).
+    (LeNet's ``BN_LAYERS`` by default, ``MLP_LAYERS`` for :class:`PaperMLP`). Spaces around
+    names are ignored, and ``["all"]``/``["none"]`` mean what ``"all"``/``"none"`` do.
     """
-    if bn is None or bn == "none":
+    accepted = f"any of {', '.join(layers)} (a name, a comma-separated string or a list of names), 'all' or 'none'"
+    if isinstance(bn, str):
+        names = [name.strip() for name in bn.split(",")]
+    elif bn is None or (isinstance(bn, Iterable) and all(isinstance(name, str) for name in bn)):
+        names = [name.strip() for name in (bn or ())]
+    else:
+        raise ValueError(f"bn={bn!r} is invalid; accepted: {accepted}")
+    names = [name for name in names if name]
+    if names in (["none"], []):
         return ()
-    if bn == "all":
+    if names == ["all"]:
         return tuple(layers)
-    names = [name.strip() for name in bn.split(",")] if isinstance(bn, str) else list(bn)
     unknown = [name for name in names if name not in layers]
     if unknown:
-        raise ValueError(
-            f"unknown BN layer {unknown[0]!r}; accepted: any of {', '.join(layers)}, 'all' or 'none'"
-        )
+        raise ValueError(f"unknown BN layer {unknown[0]!r} in bn={bn!r}; accepted: {accepted}")
     return tuple(layer for layer in layers if layer in names)
 
 
@@ -149,12 +155,15 @@ class _BNNet(nn.Module):
 class LeNet(_BNNet):
     """LeNet-5 with optional batch normalisation after conv1, conv2, conv3 and fc1.
 
-    ``bn_noise > 0`` adds a :class:`BNNoise` of that strength after every BN layer (seeded by ``noise_seed``).
+    ``bn_noise > 0`` adds a :class:`BNNoise` of that strength after every BN layer (seeded by ``noise_seed``);
+    ``dropout > 0`` drops the inputs of fc1 and fc2 with that probability while training.
     """
 
     def __init__(self, bn=(), bn_impl: str = "ours", bn_position: str = "before", activation: str = "tanh",
-                 bn_noise: float = 0.0, noise_seed: int = 0):
+                 bn_noise: float = 0.0, noise_seed: int = 0, dropout: float = 0.0):
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout={dropout!r} is invalid; accepted: a probability in [0, 1)")
         self.bn_layers = resolve_bn_layers(bn)
         _check_choice("bn_impl", bn_impl, BN_IMPLS)
         _check_choice("bn_position", bn_position, BN_POSITIONS)
@@ -179,14 +188,21 @@ class LeNet(_BNNet):
         self.noise = noise_modules(self.bn_layers, bn_noise, noise_seed)
         self.act = ACTIVATIONS[activation]()
         self.pool = nn.AvgPool2d(2)
+        # Dropout on the inputs of the two fully connected layers, where LeNet holds most of its
+        # weights (Srivastava et al. 2014 drop hidden units of fully connected layers). None at p = 0:
+        # the network, its parameters and its random numbers are then exactly those without dropout.
+        self.dropout = nn.Dropout(dropout) if dropout else None
 
     def forward(self, x: torch.Tensor, record: dict | None = None) -> torch.Tensor:
         """Logits for a batch ``[N, 1, 32, 32]``; ``record`` (a dict) collects each layer's input to its nonlinearity."""
         x = self.pool(self.block("conv1", self.conv1(x), record))
         x = self.pool(self.block("conv2", self.conv2(x), record))
-        x = self.block("conv3", self.conv3(x), record).flatten(1)
-        x = self.block("fc1", self.fc1(x), record)
+        x = self.drop(self.block("conv3", self.conv3(x), record).flatten(1))
+        x = self.drop(self.block("fc1", self.fc1(x), record))
         return self.fc2(x)
+
+    def drop(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.dropout is None else self.dropout(x)
 
 
 class PaperMLP(_BNNet):

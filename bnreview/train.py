@@ -2,7 +2,8 @@
 
 ``train(TrainConfig(lr=0.9, bn="all"))`` returns a :class:`History`: per-epoch losses and
 accuracies, every step's loss, per-class accuracy, the confusion matrix and a fixed set of
-test predictions for the figures. Runs are deterministic on CPU: same config, same numbers.
+test predictions for the figures. Runs are deterministic on CPU: same config, same numbers on
+the same kind of CPU (another instruction set rounds differently, and a chaotic run may end elsewhere).
 
 A run *diverges* when its loss stops being a number or explodes: a non-finite step loss,
 or a mean over the last ``DIVERGENCE_WINDOW`` steps above ``DIVERGENCE_LOSS`` = 10 ln 10
@@ -13,13 +14,17 @@ it. A diverged run stops cleanly with ``diverged=True`` and the step it happened
 Beyond the review's setting, a config can ask for the paper's own MNIST network
 (``model="mlp"``, Sec. 4.1), Gaussian initial weights (``init_std``), a fixed number of SGD
 steps instead of epochs (``steps``), test accuracy every few steps (``eval_every``, recorded
-in ``History.eval_steps``/``eval_acc``) and noise after each BN layer (``bn_noise``,
-Santurkar et al. 2018). Every field is part of the cache key.
+in ``History.eval_steps``/``eval_acc``), noise after each BN layer (``bn_noise``,
+Santurkar et al. 2018), dropout (``dropout``), Fashion-MNIST (``dataset``) and a validation
+split held out of the training set (``val_size``: accuracy on it per epoch in
+``History.val_acc``, for choosing settings without looking at the test set). Every field is
+part of the cache key.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import threading
 import time
@@ -30,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from bnreview.data import batches, load_mnist
+from bnreview.data import DATASETS, TRAIN_SIZE, batches, load_mnist
 from bnreview.models import (ACTIVATIONS, BN_IMPLS, BN_POSITIONS, MODELS, LeNet, PaperMLP, init_gaussian,
                              resolve_bn_layers)
 
@@ -38,11 +43,13 @@ QUICK_ENV = "BNREVIEW_QUICK"
 PROGRESS_ENV = "BNREVIEW_PROGRESS"  # "0" hides progress bars (the book's build sets it: a bar frozen in a page helps nobody)
 # Intra-op threads while training. PyTorch's CPU kernels split their reductions by thread, so
 # the thread count changes the rounding, and a chaotic run (high lr) ends somewhere else:
-# pinning it makes the same config give the same numbers on any machine. 2 = this project's CPUs.
+# pinning it makes the same config give the same numbers on machines of the same CPU kind (across
+# kinds, e.g. AVX-512 against AVX2, the kernels round differently). 2 = this project's CPUs.
 TRAIN_THREADS = 2
 DIVERGENCE_LOSS = 10 * math.log(10)
 DIVERGENCE_WINDOW = 50
 SUBSET_SEED = 1234  # fixes which images a reduced training set holds, whatever the run's seed
+VALIDATION_SEED = 4321  # fixes which training images are held out for validation, whatever the run's seed
 SAMPLE_SEED = 2015  # fixes the test images shown in the prediction grids
 N_SAMPLES = 40
 EVAL_BATCH = 1000
@@ -84,15 +91,58 @@ def review_config(**changes) -> TrainConfig:
                        quick_epochs=2)
 
 
+DEVICE_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
+def _device_is_well_formed(device) -> bool:
+    if not isinstance(device, str):
+        return False
+    kind, _, index = device.partition(":")
+    if kind in ("auto", "cpu", "mps"):
+        return not _
+    return kind == "cuda" and (not _ or index.isdigit())
+
+
+def available_devices() -> list[str]:
+    """The devices this machine can train on: cpu, and cuda / mps where present."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
+def check_device(device: str) -> torch.device:
+    """The torch device for ``device``, or a ValueError saying why it can't be used here and what can."""
+    if not _device_is_well_formed(device):
+        raise ValueError(f"device={device!r} is invalid; accepted: {DEVICE_FORMS}")
+    if device != "auto" and device not in available_devices():
+        raise ValueError(f"device {device!r} is not available here; available: {', '.join(available_devices())}")
+    return resolve_device(device)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a run's numbers. Validated when built."""
+    """Everything that decides a run's numbers. Validated when built.
+
+    Numbers may be any integral or real type (numpy's included) and are stored as Python
+    ``int``/``float``, so that equal settings give equal configs and cache keys.
+    """
 
     lr: float
     epochs: int = 10
@@ -112,43 +162,62 @@ class TrainConfig:
     steps: int | None = None  # train for this many SGD steps (epochs is then ignored); None: ``epochs`` passes
     eval_every: int = 0  # test accuracy every this many steps (and at step 0); 0: once per epoch only
     bn_noise: float = 0.0  # strength of the noise after each BN layer (models.BNNoise); 0: none
+    dataset: str = "mnist"  # "mnist" or "fashion-mnist" (bnreview.data.DATASETS)
+    val_size: int = 0  # training images held out for validation (never trained on); 0: none
+    dropout: float = 0.0  # LeNet only: dropout probability on the inputs of fc1 and fc2; 0: none
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"model={self.model!r} is invalid; accepted: {' or '.join(map(repr, MODELS))}")
-        object.__setattr__(self, "bn", resolve_bn_layers(self.bn, MODELS[self.model]))
-
         def need(ok: bool, name: str, accepted: str):
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; accepted: {accepted}")
 
-        number = (int, float)
-        need(isinstance(self.lr, number) and math.isfinite(self.lr) and self.lr > 0, "lr", "a finite number > 0")
-        need(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "an integer >= 1")
-        need(isinstance(self.batch_size, int) and self.batch_size >= 2, "batch_size",
-             "an integer >= 2 (BN needs two examples to compute a variance)")
-        need(isinstance(self.momentum, number) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
-        need(isinstance(self.weight_decay, number) and 0 <= self.weight_decay < math.inf, "weight_decay",
-             "a finite number >= 0")
-        need(self.bn_impl in BN_IMPLS, "bn_impl", " or ".join(map(repr, BN_IMPLS)))
-        need(self.bn_position in BN_POSITIONS, "bn_position", " or ".join(map(repr, BN_POSITIONS)))
-        need(self.activation in ACTIVATIONS, "activation", ", ".join(map(repr, ACTIVATIONS)))
-        need(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer >= 0")
-        need(self.n_train is None or (isinstance(self.n_train, int) and self.n_train >= self.batch_size),
-             "n_train", f"None (all 60,000 images) or an integer >= batch_size ({self.batch_size})")
-        need(isinstance(self.probe_every, int) and self.probe_every >= 0, "probe_every",
-             "an integer >= 0 (0: no probes)")
-        need(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
-             "'auto', 'cpu', 'cuda[:N]' or 'mps'")
-        need(self.init_std is None or (isinstance(self.init_std, number) and math.isfinite(self.init_std)
-                                       and self.init_std > 0), "init_std", "None or a finite number > 0")
-        need(self.steps is None or (isinstance(self.steps, int) and self.steps >= 1), "steps",
-             "None (train for `epochs`) or an integer >= 1")
-        need(isinstance(self.eval_every, int) and self.eval_every >= 0, "eval_every",
-             "an integer >= 0 (0: evaluate once per epoch)")
-        need(isinstance(self.bn_noise, number) and math.isfinite(self.bn_noise) and self.bn_noise >= 0,
-             "bn_noise", "a finite number >= 0 (0: no noise)")
+        def integer(name: str, low: int, accepted: str, optional: bool = False):
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            need(_integer(value) and value >= low, name, accepted)
+            object.__setattr__(self, name, int(value))
+
+        def real(name: str, ok, accepted: str, optional: bool = False):
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            need(_real(value) and ok(value), name, accepted)
+            object.__setattr__(self, name, float(value))
+
+        def choice(name: str, accepted):
+            need(isinstance(getattr(self, name), str) and getattr(self, name) in accepted, name,
+                 ", ".join(map(repr, accepted)))
+
+        choice("model", tuple(MODELS))
+        choice("dataset", tuple(DATASETS))
+        object.__setattr__(self, "bn", resolve_bn_layers(self.bn, MODELS[self.model]))
+        real("lr", lambda v: v > 0, "a finite number > 0")
+        integer("epochs", 1, "an integer >= 1")
+        integer("batch_size", 2, "an integer >= 2 (BN needs two examples to compute a variance)")
+        real("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")
+        real("weight_decay", lambda v: v >= 0, "a finite number >= 0")
+        choice("bn_impl", BN_IMPLS)
+        choice("bn_position", BN_POSITIONS)
+        choice("activation", tuple(ACTIVATIONS))
+        integer("seed", 0, "an integer >= 0")
+        integer("val_size", 0, f"an integer from 0 to {TRAIN_SIZE - self.batch_size:,} (training images held out)")
+        need(self.val_size <= TRAIN_SIZE - self.batch_size, "val_size",
+             f"an integer from 0 to {TRAIN_SIZE - self.batch_size:,} (training images held out)")
+        trainable = TRAIN_SIZE - self.val_size
+        n_train_accepted = (f"None (all {trainable:,} training images) or an integer from batch_size "
+                            f"({self.batch_size}) to {trainable:,}")
+        integer("n_train", self.batch_size, n_train_accepted, optional=True)
+        need(self.n_train is None or self.n_train <= trainable, "n_train", n_train_accepted)
+        integer("probe_every", 0, "an integer >= 0 (0: no probes)")
+        need(_device_is_well_formed(self.device), "device", DEVICE_FORMS)
+        real("init_std", lambda v: v > 0, "None or a finite number > 0", optional=True)
+        integer("steps", 1, "None (train for `epochs`) or an integer >= 1", optional=True)
+        integer("eval_every", 0, "an integer >= 0 (0: evaluate once per epoch)")
+        real("bn_noise", lambda v: v >= 0, "a finite number >= 0 (0: no noise)")
         need(not self.bn_noise or self.bn, "bn_noise", "0 when there is no BN layer (the noise goes after BN)")
+        real("dropout", lambda v: 0 <= v < 1, "a number in [0, 1)")
+        need(not self.dropout or self.model == "lenet", "dropout", "0 for the paper's MLP (dropout is LeNet's only)")
 
     @property
     def input_size(self) -> int:
@@ -156,9 +225,9 @@ class TrainConfig:
         return 28 if self.model == "mlp" else 32
 
     def build_model(self) -> LeNet | PaperMLP:
-        cls = PaperMLP if self.model == "mlp" else LeNet
-        model = cls(bn=self.bn, bn_impl=self.bn_impl, bn_position=self.bn_position, activation=self.activation,
-                    bn_noise=self.bn_noise, noise_seed=self.seed)
+        kwargs = dict(bn=self.bn, bn_impl=self.bn_impl, bn_position=self.bn_position, activation=self.activation,
+                      bn_noise=self.bn_noise, noise_seed=self.seed)
+        model = PaperMLP(**kwargs) if self.model == "mlp" else LeNet(**kwargs, dropout=self.dropout)
         return model if self.init_std is None else init_gaussian(model, self.init_std)
 
     def to_dict(self) -> dict:
@@ -169,11 +238,17 @@ class TrainConfig:
         bn = "no BN" if not self.bn else f"BN on {'+'.join(self.bn)} ({self.bn_position}, {self.bn_impl})"
         if self.bn_noise:
             bn += f" + noise {self.bn_noise:g}"
-        data = "60,000" if self.n_train is None else f"{self.n_train:,}"
+        data = f"{TRAIN_SIZE - self.val_size:,}" if self.n_train is None else f"{self.n_train:,}"
         length = f"{self.epochs} epochs" if self.steps is None else f"{self.steps:,} steps"
         text = f"lr {self.lr:g}, {bn}, batch {self.batch_size}, {length}, {data} images, seed {self.seed}"
         if self.model != "lenet":
             text = f"{self.model} ({self.activation}), " + text
+        if self.dataset != "mnist":
+            text = f"{DATASETS[self.dataset].display}: " + text
+        if self.val_size:
+            text += f", {self.val_size:,} held out"
+        if self.dropout:
+            text += f", dropout {self.dropout:g}"
         if self.momentum:
             text += f", momentum {self.momentum:g}"
         if self.init_std is not None:
@@ -208,11 +283,18 @@ class History:
     eval_steps: list[int] = field(default_factory=list)  # steps at which eval_acc was measured (eval_every > 0)
     eval_acc: list[float] = field(default_factory=list)  # test accuracy (eval mode) at those steps
     eval_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)  # per epoch, on the held-out images (config.val_size > 0)
+    val_loss: list[float] = field(default_factory=list)
     state_dict: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def final_test_acc(self) -> float:
         return self.test_acc[-1] if self.test_acc else float("nan")
+
+    @property
+    def final_val_acc(self) -> float:
+        """Accuracy on the held-out validation images at the end (NaN when the run held none out)."""
+        return self.val_acc[-1] if self.val_acc else float("nan")
 
     def steps_to(self, accuracy: float) -> int | None:
         """Training steps until the test accuracy first reached ``accuracy``.
@@ -273,6 +355,10 @@ def probe(model: torch.nn.Module, x: torch.Tensor, activation: str) -> dict[str,
             **{f"p{p}": v.item() for p, v in zip(PERCENTILES, q)},
             **{f"unit_p{p}": v.item() for p, v in zip(PERCENTILES, qu)},
             "saturated": saturated(z, activation).float().mean().item(),
+            # ||W|| of the layer feeding this nonlinearity: with BN after it, W's scale does not change
+            # the output, and the gradient shrinks as 1/||W|| (Sec. 3.3), so its growth lowers the
+            # effective step lr / ||W||^2.
+            "weight_norm": getattr(model, layer).weight.norm().item(),
         }
     return stats
 
@@ -304,12 +390,47 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return loss_sum / len(labels), (predictions == labels).float().mean().item(), predictions
 
 
-def _training_set(n_train: int | None, size: int = 32):
-    images, labels = load_mnist(train=True, size=size)
-    if n_train is None or n_train >= len(labels):
+def _split(config: TrainConfig, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the training images ``config`` trains on, and of those it holds out for validation.
+
+    The held-out images are fixed by ``VALIDATION_SEED``, a reduced training set by
+    ``SUBSET_SEED``: neither depends on the run's seed. With nothing held out, the training
+    indices are those of the whole set in order (or the subset), exactly as before validation existed.
+    ``size``: the number of training images (60,000; fewer in the tests' small data sets).
+    """
+    everything = torch.arange(size)
+    if config.val_size:
+        if config.val_size >= size:
+            raise ValueError(f"val_size={config.val_size} is invalid here: the training set holds only {size:,} images")
+        shuffled = torch.randperm(size, generator=torch.Generator().manual_seed(VALIDATION_SEED))
+        held_out, everything = shuffled[:config.val_size], shuffled[config.val_size:].sort().values
+    else:
+        held_out = everything[:0]
+    if config.n_train is not None and config.n_train < len(everything):
+        keep = torch.randperm(len(everything), generator=torch.Generator().manual_seed(SUBSET_SEED))[:config.n_train]
+        everything = everything[keep]
+    return everything, held_out
+
+
+PARTS = ("train", "validation", "test")
+
+
+def data_split(config: TrainConfig, part: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of one part of ``config``'s data: what it trains on, what it holds out, or the test set.
+
+    ``"train"``: the training images minus the ``val_size`` held out, cut to the fixed ``n_train``
+    subset if asked; ``"validation"``: the held-out images (never trained on); ``"test"``: the test set.
+    """
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; accepted: {', '.join(map(repr, PARTS))}")
+    images, labels = load_mnist(train=part != "test", size=config.input_size, dataset=config.dataset)
+    if part == "test":
         return images, labels
-    keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SUBSET_SEED))[:n_train]
-    return images[keep], labels[keep]
+    training, held_out = _split(config, len(labels))
+    index = training if part == "train" else held_out
+    if part == "train" and len(index) == len(labels):
+        return images, labels  # the whole set, in order: no copy
+    return images[index], labels[index]
 
 
 def _record_final(history: History, predictions: torch.Tensor, labels: torch.Tensor) -> None:
@@ -349,15 +470,27 @@ def train(
         torch.set_num_threads(threads)
 
 
+def _record_eval(history: History, model: torch.nn.Module, test: tuple, device, step: int) -> float:
+    """Test accuracy and loss at ``step`` into ``history.eval_*``; returns the seconds it took."""
+    started = time.perf_counter()
+    loss, acc, _ = evaluate(model, *test, device)
+    model.train()
+    history.eval_steps.append(step)
+    history.eval_acc.append(acc)
+    history.eval_loss.append(loss)
+    return time.perf_counter() - started
+
+
 def _train(config, progress, callback, stop, on_step) -> History:
-    device = resolve_device(config.device)
+    device = check_device(config.device)  # before any data is loaded: a bad device fails at once
     torch.manual_seed(config.seed)
     model = config.build_model().to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    images, labels = _training_set(config.n_train, config.input_size)
-    test_images, test_labels = load_mnist(train=False, size=config.input_size)
+    images, labels = data_split(config, "train")
+    validation = data_split(config, "validation") if config.val_size else None
+    test = test_images, test_labels = data_split(config, "test")
     order = torch.Generator().manual_seed(config.seed)
     full, rest = divmod(len(labels), config.batch_size)
     history = History(config=config.to_dict(), steps_per_epoch=full + (rest >= 2))
@@ -366,27 +499,15 @@ def _train(config, progress, callback, stop, on_step) -> History:
     probe_x = test_images[:PROBE_BATCH].to(device)
     if config.probe_every:
         _record_probe(history, 0, probe(model, probe_x, config.activation))
-
-    eval_seconds = [0.0]  # time spent in record_eval, kept out of epoch_seconds
-
-    def record_eval(step: int) -> None:
-        started = time.perf_counter()
-        loss, acc, _ = evaluate(model, test_images, test_labels, device)
-        model.train()
-        eval_seconds[0] += time.perf_counter() - started
-        history.eval_steps.append(step)
-        history.eval_acc.append(acc)
-        history.eval_loss.append(loss)
-
     if config.eval_every:
-        record_eval(0)
+        _record_eval(history, model, test, device, 0)
     show = progress and os.environ.get(PROGRESS_ENV, "1") != "0"
     bar = tqdm(total=total_steps, disable=not show, desc=config.describe(), unit="step", leave=False)
     try:
         for epoch in range(1, epochs + 1):
             model.train()
             start, correct, seen, first_step = time.perf_counter(), 0, 0, len(history.step_loss)
-            eval_seconds[0] = 0.0
+            eval_seconds = 0.0  # evaluations within the epoch: kept out of its training time
             for x, y in batches(images, labels, config.batch_size, generator=order):
                 x, y = x.to(device), y.to(device)
                 logits = model(x)
@@ -395,27 +516,32 @@ def _train(config, progress, callback, stop, on_step) -> History:
                 loss.backward()
                 optimizer.step()
                 history.step_loss.append(loss.item())
+                step = len(history.step_loss)
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
                 bar.update()
                 if on_step is not None:
-                    on_step(len(history.step_loss))
-                if config.probe_every and len(history.step_loss) % config.probe_every == 0:
-                    _record_probe(history, len(history.step_loss), probe(model, probe_x, config.activation))
+                    on_step(step)
+                if config.probe_every and step % config.probe_every == 0:
+                    _record_probe(history, step, probe(model, probe_x, config.activation))
                 if _is_diverging(history.step_loss):
-                    history.diverged, history.diverged_step = True, len(history.step_loss)
+                    history.diverged, history.diverged_step = True, step
                     break
-                if config.eval_every and len(history.step_loss) % config.eval_every == 0:
-                    record_eval(len(history.step_loss))
+                if config.eval_every and step % config.eval_every == 0:
+                    eval_seconds += _record_eval(history, model, test, device, step)
                 if stop is not None and stop.is_set():
                     history.stopped = True
                     break
-                if len(history.step_loss) >= total_steps:
+                if step >= total_steps:
                     break
-            history.epoch_seconds.append(time.perf_counter() - start - eval_seconds[0])
+            history.epoch_seconds.append(time.perf_counter() - start - eval_seconds)
             epoch_losses = history.step_loss[first_step:]
             history.train_loss.append(sum(epoch_losses) / max(len(epoch_losses), 1))
             history.train_acc.append(correct / max(seen, 1))
+            if validation is not None:
+                val_loss, val_acc, _ = evaluate(model, *validation, device)
+                history.val_loss.append(val_loss)
+                history.val_acc.append(val_acc)
             test_loss, test_acc, predictions = evaluate(model, test_images, test_labels, device)
             history.test_loss.append(test_loss)
             history.test_acc.append(test_acc)

@@ -58,8 +58,12 @@ def tiny_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated(tiny_root, tmp_path, monkeypatch):
-    """Every test: tiny data, its own cache folder, full (not quick) profile."""
+    """Every test: tiny data, its own cache folder, full (not quick) profile, and 64 of the tiny
+    set's 512 training images held out where the book holds out 5,000."""
+    from bnreview import experiments
+
     monkeypatch.setenv(data.ENV_VAR, str(tiny_root))
     monkeypatch.setenv("BNREVIEW_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("BNREVIEW_QUICK", raising=False)
+    monkeypatch.setattr(experiments, "VAL_SIZE", 64)
     yield

@@ -541,3 +541,68 @@ def test_compare_with_torch_reports_tiny_differences(shape, kwargs):
     assert ("grad weight" in worst) == kwargs.get("affine", True)
     assert ("running mean" in worst) == kwargs.get("track_running_stats", True)
     assert max(worst.values()) < 1e-5
+
+
+# --- dtypes: a drop-in in every dtype torch's BatchNorm is -------------------------------------
+
+DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+TOLERANCE = {torch.float16: 2e-3, torch.bfloat16: 2e-2, torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def _run(cls, input_dtype, module_dtype, x, seed=0):
+    """Three training steps and one eval step; everything a user sees (outputs, grads, buffers) and its dtypes."""
+    torch.manual_seed(seed)
+    module = cls(x.shape[1]).to(module_dtype)
+    with torch.no_grad():
+        module.weight.uniform_(0.5, 1.5)
+        module.bias.uniform_(-0.5, 0.5)
+    seen = []
+    for step in range(3):
+        xi = (x + step).to(input_dtype).requires_grad_()
+        y = module(xi)
+        y.float().pow(2).sum().backward()
+        seen.append((y, xi.grad, module.weight.grad.clone(), module.bias.grad.clone()))
+        module.weight.grad = module.bias.grad = None
+    module.eval()
+    return seen, module(x.to(input_dtype)), module.running_mean, module.running_var
+
+
+@pytest.mark.parametrize("module_dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("input_dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("kind,shape", [(1, (16, 5)), (2, (8, 3, 4, 4))])
+def test_every_dtype_combination_behaves_as_torchs(kind, shape, input_dtype, module_dtype):
+    ours_cls, theirs_cls = (BatchNorm1d, nn.BatchNorm1d) if kind == 1 else (BatchNorm2d, nn.BatchNorm2d)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1)) * 2 + 0.5
+    try:
+        theirs = _run(theirs_cls, input_dtype, module_dtype, x)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match=f"BatchNorm got {input_dtype} input with {module_dtype} parameters"):
+            _run(ours_cls, input_dtype, module_dtype, x)
+        return
+    ours = _run(ours_cls, input_dtype, module_dtype, x)
+    tol = TOLERANCE[input_dtype]
+    for (a, b) in zip(ours[0], theirs[0]):
+        for mine, ref in zip(a, b):
+            assert mine.dtype == ref.dtype
+            torch.testing.assert_close(mine.float(), ref.float(), rtol=tol * 10, atol=tol * 10)
+    for mine, ref in zip(ours[1:], theirs[1:]):
+        assert mine.dtype == ref.dtype
+        torch.testing.assert_close(mine.float(), ref.float(), rtol=tol * 10, atol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_low_precision_statistics_do_not_overflow(dtype):
+    """|x - mu| > 256 squares past float16's range: the statistics must be taken in float32, as torch does."""
+    x = (torch.randn(8, 3, 4, 4, generator=torch.Generator().manual_seed(0)) * 100).to(dtype)
+    ours, theirs = BatchNorm2d(3).to(dtype), nn.BatchNorm2d(3).to(dtype)
+    y, y_ref = ours(x), theirs(x)
+    assert y.dtype == dtype and torch.isfinite(y).all() and torch.isfinite(ours.running_var).all()
+    torch.testing.assert_close(y.float(), y_ref.float(), rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(ours.running_var.float(), theirs.running_var.float(), rtol=2e-2, atol=1e-1)
+    assert y.float().std() > 0.5  # normalised, not collapsed onto beta
+
+
+def test_half_input_into_a_float32_module_keeps_the_buffers_in_float32():
+    module = BatchNorm2d(3)
+    y = module(torch.randn(4, 3, 2, 2).half())
+    assert y.dtype == torch.float16 and module.running_mean.dtype == torch.float32

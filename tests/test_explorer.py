@@ -20,7 +20,7 @@ KEYS = ("none", "fc1", "all")
 
 
 def small_grid():
-    return compute_grid(lrs=LRS, placements=KEYS, n_train=128, device="cpu")
+    return compute_grid(lrs=LRS, placements=KEYS, n_train=128, val_size=64, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,15 @@ import json
 import math
 import threading
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 
-from bnreview.train import DIVERGENCE_LOSS, History, TrainConfig, for_profile, train
+from bnreview.data import load_mnist
+from bnreview.train import (DIVERGENCE_LOSS, SUBSET_SEED, History, TrainConfig, check_device, data_split,
+                            for_profile, train)
 
 SMALL = dict(epochs=2, batch_size=32, device="cpu")
 
@@ -27,12 +32,58 @@ SMALL = dict(epochs=2, batch_size=32, device="cpu")
         ({"lr": 0.1, "n_train": 10}, "n_train=10 is invalid"),
         ({"lr": 0.1, "device": "tpu"}, "device='tpu'"),
         ({"lr": 0.1, "seed": -1}, "seed=-1"),
+        # what numbers are: bools are not numbers here, and a message names the field
+        ({"lr": True}, "lr=True is invalid"),
+        ({"lr": 0.1, "epochs": True}, "epochs=True is invalid; accepted: an integer >= 1"),
+        ({"lr": 0.1, "epochs": 2.0}, "epochs=2.0 is invalid; accepted: an integer >= 1"),
+        ({"lr": "0.1"}, "lr='0.1' is invalid"),
+        ({"lr": 0.1, "device": None}, "device=None is invalid; accepted: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+        ({"lr": 0.1, "device": 0}, "device=0 is invalid"),
+        ({"lr": 0.1, "device": "cpu:abc"}, "device='cpu:abc' is invalid"),
+        ({"lr": 0.1, "device": "cuda:x"}, "device='cuda:x' is invalid"),
+        ({"lr": 0.1, "bn": 5}, "bn=5 is invalid; accepted: any of conv1, conv2, conv3, fc1"),
+        ({"lr": 0.1, "n_train": 70_000}, "n_train=70000 is invalid; accepted: None (all 60,000 training images) or "
+                                         "an integer from batch_size (64) to 60,000"),
+        ({"lr": 0.1, "val_size": 5000, "n_train": 56_000}, "to 55,000"),
+        ({"lr": 0.1, "val_size": -1}, "val_size=-1 is invalid"),
+        ({"lr": 0.1, "dataset": "cifar"}, "dataset='cifar' is invalid; accepted: 'mnist'"),
+        ({"lr": 0.1, "dropout": 1.0}, "dropout=1.0 is invalid; accepted: a number in [0, 1)"),
     ],
 )
 def test_config_rejects_bad_values_naming_them(kwargs, message):
     with pytest.raises(ValueError, match="accepted|unknown") as caught:
         TrainConfig(**kwargs)
     assert message in str(caught.value)
+
+
+def test_numbers_of_any_numeric_type_are_accepted_and_stored_as_python_numbers():
+    config = TrainConfig(lr=np.float32(0.5), epochs=np.int64(2), batch_size=np.int32(32), seed=np.uint8(3))
+    assert config == TrainConfig(lr=0.5, epochs=2, batch_size=32, seed=3)
+    assert type(config.lr) is float and type(config.epochs) is int
+    assert json.dumps(config.to_dict())  # a cache key can be made from it
+    assert TrainConfig(lr=1).lr == 1.0 and type(TrainConfig(lr=1).lr) is float
+
+
+@pytest.mark.parametrize("bn", [" all", ["all"], "all ", [" conv1 ", "fc1"], "none", ["none"], []])
+def test_bn_spellings_that_mean_one_thing(bn):
+    expected = {"none": (), "[]": ()}.get(str(bn).strip("[]' "), None)
+    config = TrainConfig(lr=0.1, bn=bn)
+    if "all" in str(bn):
+        assert config.bn == ("conv1", "conv2", "conv3", "fc1")
+    elif "conv1" in str(bn):
+        assert config.bn == ("conv1", "fc1")
+    else:
+        assert config.bn == () and expected in ((), None)
+
+
+def test_unavailable_devices_are_refused_naming_what_is_available():
+    assert check_device("cpu") == torch.device("cpu") and check_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        for device in ("cuda", "cuda:1"):
+            with pytest.raises(ValueError, match=f"device '{device}' is not available here; available: cpu"):
+                check_device(device)
+    with pytest.raises(ValueError, match="device='cuda:x' is invalid"):
+        check_device("cuda:x")
 
 
 def test_config_normalises_bn_and_describes_itself():
@@ -94,6 +145,44 @@ def test_callback_runs_after_each_epoch():
 def test_subset_is_fixed_whatever_the_seed():
     a = train(TrainConfig(lr=0.1, n_train=64, epochs=1, batch_size=32, seed=0, device="cpu"), progress=False)
     assert a.steps_per_epoch == 2 and len(a.step_loss) == 2
+    configs = [TrainConfig(lr=0.1, n_train=64, val_size=100, batch_size=32, seed=s) for s in (0, 1)]
+    for part in ("train", "validation"):
+        (x0, y0), (x1, y1) = (data_split(c, part) for c in configs)
+        assert torch.equal(x0, x1) and torch.equal(y0, y1)
+
+
+def test_validation_images_are_held_out_and_never_trained_on():
+    config = TrainConfig(lr=0.1, epochs=2, batch_size=32, val_size=112, device="cpu")
+    images, _ = data_split(config, "train")
+    held_out, _ = data_split(config, "validation")
+    everything, _ = data_split(TrainConfig(lr=0.1), "train")
+    assert len(images) == 400 and len(held_out) == 112 and len(everything) == 512
+    rows = {tuple(x.flatten().tolist()) for x in images}
+    assert not rows & {tuple(x.flatten().tolist()) for x in held_out}
+    history = train(config, progress=False)
+    assert history.steps_per_epoch == 400 // 32 + 1 and len(history.val_acc) == 2 == len(history.val_loss)
+    assert history.final_val_acc == history.val_acc[-1]
+    assert math.isnan(train(TrainConfig(lr=0.1, epochs=1, device="cpu"), progress=False).final_val_acc)
+    with pytest.raises(ValueError, match="unknown part 'val'"):
+        data_split(config, "val")
+
+
+def test_nothing_held_out_keeps_the_training_set_as_it_was():
+    whole = data_split(TrainConfig(lr=0.1), "train")
+    assert whole[0] is load_mnist(train=True)[0]
+    sub = data_split(TrainConfig(lr=0.1, n_train=100), "train")[1]
+    keep = torch.randperm(512, generator=torch.Generator().manual_seed(SUBSET_SEED))[:100]
+    assert torch.equal(sub, load_mnist(train=True)[1][keep])
+
+
+def test_dropout_changes_training_only_when_asked():
+    base = TrainConfig(lr=0.1, epochs=1, batch_size=64, device="cpu")
+    plain, zero = (train(c, progress=False) for c in (base, replace(base, dropout=0.0)))
+    assert plain.step_loss == zero.step_loss
+    dropped = train(replace(base, dropout=0.5), progress=False)
+    assert dropped.step_loss != plain.step_loss and set(dropped.state_dict) == set(plain.state_dict)
+    with pytest.raises(ValueError, match="dropout=0.5 is invalid; accepted: 0 for the paper's MLP"):
+        TrainConfig(lr=0.1, model="mlp", dropout=0.5)
 
 
 def test_history_round_trips_through_json():
@@ -122,6 +211,9 @@ def test_probes_record_layer_statistics_without_changing_the_run():
     assert all(lo <= mid <= hi for lo, mid, hi in zip(fc1["p15"], fc1["p50"], fc1["p85"]))
     assert abs(fc1["mean"][0]) < 1e-4 and abs(fc1["std"][0] - 1) < 0.01  # BN at init: beta 0, gamma 1
     assert all(0 <= s <= 1 for s in probed.probes["conv1"]["saturated"])
+    norms = probed.probes["conv2"]["weight_norm"]
+    assert len(norms) == 5 and norms[-1] == pytest.approx(probed.state_dict["conv2.weight"].norm().item(), rel=1e-5)
+    assert norms[0] != norms[-1]  # the weights moved
 
 
 def test_saturation_follows_the_slope():
