@@ -2,9 +2,14 @@
 
 An entry's key hashes the full config, the data's identity and the source of the code that
 decides the numbers (data loading, BatchNorm, LeNet, training), so an edit to any of them
-retrains rather than serving stale results. Entries are written atomically (temporary file,
-then rename): an interrupted run or a crash leaves no entry, and a corrupt one is reported
-and recomputed.
+retrains rather than serving stale results. The entry also holds that identity, and a run is
+served only if it matches: an entry copied or renamed under another key is not another run.
+Entries are written atomically (temporary file, then rename): an interrupted run or a crash
+leaves no entry.
+
+The cache never costs a result: a damaged or mismatched entry is reported and recomputed
+(whether or not it can be removed), an unwritable cache is reported once and runs go
+uncached, and a write that fails anyway is reported while the result is still returned.
 
 Location: ``BNREVIEW_CACHE``, else ``.bnreview-cache/`` in the working directory.
 """
@@ -16,10 +21,12 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -28,49 +35,117 @@ from bnreview.train import History, TrainConfig, resolve_device, train
 
 CACHE_ENV = "BNREVIEW_CACHE"
 DEFAULT_DIR = Path(".bnreview-cache")
-FORMAT = 1
+FORMAT = 2  # 2: entries hold the identity they were stored under, checked on load
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_DIR)
 
 
+def _source(module: ModuleType) -> bytes:
+    return Path(module.__file__).read_bytes()
+
+
 @cache
-def code_version() -> str:
-    """Hash of the modules whose code decides a run's numbers."""
+def code_version(*extra: ModuleType) -> str:
+    """Hash of the modules whose code decides a run's numbers, plus ``extra`` modules.
+
+    A value derived from a run by other code (``experiments``' numbers) passes that code's
+    module, so editing it misses rather than serving the old numbers.
+    """
     digest = hashlib.sha256()
-    for module in (data, batchnorm, models, train_module):
-        digest.update(Path(module.__file__).read_bytes())
+    for module in (data, batchnorm, models, train_module, *extra):
+        digest.update(_source(module))
     return digest.hexdigest()[:16]
 
 
-def cache_key(config: TrainConfig) -> str:
-    identity = {
+def identity(config: TrainConfig, *extra: ModuleType) -> dict:
+    """Everything a run's (or a value derived from it by ``extra`` modules') numbers depend on."""
+    return {
         "config": {**config.to_dict(), "device": resolve_device(config.device).type},
-        "data": data.fingerprint(),
-        "code": code_version(),
+        "data": data.fingerprint(dataset=config.dataset),
+        "code": code_version(*extra),
         "torch": torch.__version__.split("+")[0],
         "format": FORMAT,
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def cache_key(config: TrainConfig, *extra: ModuleType) -> str:
+    return hashlib.sha256(_canonical(identity(config, *extra)).encode()).hexdigest()[:24]
 
 
 def entry_path(config: TrainConfig) -> Path:
     return cache_dir() / f"{cache_key(config)}.pt"
 
 
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _discard(path: Path, problem: str) -> None:
+    """Report a damaged entry and remove it if possible; one that can't be removed is left (and recomputed)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:  # a folder in its place, a read-only cache: the result is recomputed all the same
+        problem += f"; could not remove it ({_reason(exc)})"
+    warnings.warn(f"{problem}; recomputing", stacklevel=3)
+
+
 def load_cached(config: TrainConfig) -> History | None:
-    """The stored run for ``config``, or None. A corrupt entry is reported, removed, and treated as absent."""
+    """The stored run for ``config``, or None.
+
+    An entry that is unreadable, or holds another configuration than its key says, is
+    reported, removed where possible, and treated as absent.
+    """
     path = entry_path(config)
     if not path.exists():
         return None
     try:
         entry = torch.load(path, weights_only=True)
-        return History.from_dict(entry["history"], entry["state_dict"])
-    except Exception as exc:  # truncated, garbled, or written by an incompatible version
-        warnings.warn(f"bnreview cache entry {path} is unreadable ({type(exc).__name__}: {exc}); retraining", stacklevel=2)
-        path.unlink(missing_ok=True)
+        stored = entry.get("identity")
+        history = History.from_dict(entry["history"], entry["state_dict"])
+    except Exception as exc:  # truncated, garbled, a folder, or written by an incompatible version
+        _discard(path, f"bnreview cache entry {path} is unreadable ({_reason(exc)})")
         return None
+    if _canonical(stored) != _canonical(identity(config)):
+        _discard(path, f"bnreview cache entry {path} does not hold the run its name says (it holds "
+                       f"{_canonical(stored)[:200]})")
+        return None
+    return history
+
+
+_reported_unwritable: set[str] = set()
+
+
+def writable(directory: Path | None = None) -> bool:
+    """Whether runs can be stored in ``directory`` (the cache), said once per folder when they can't.
+
+    Checked before a run trains, so a cache that can't be written costs a warning, not the run.
+    """
+    directory = cache_dir() if directory is None else directory
+    reason = None
+    if directory.exists() and not directory.is_dir():  # mkdir would only say "File exists"
+        reason = "it is a file, not a folder"
+    else:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=directory, prefix=".bnreview-probe.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = _reason(exc)
+    if reason is not None:
+        if str(directory) not in _reported_unwritable:
+            _reported_unwritable.add(str(directory))
+            warnings.warn(f"bnreview cache {directory} is not writable ({reason}); runs will not be cached",
+                          stacklevel=2)
+        return False
+    _reported_unwritable.discard(str(directory))
+    return True
 
 
 @contextmanager
@@ -93,11 +168,21 @@ def atomic_write(path: Path, mode: str = "wb"):
 
 
 def store(config: TrainConfig, history: History) -> Path:
-    """Write ``history`` (and its weights) atomically under ``config``'s key."""
+    """Write ``history`` (and its weights) atomically under ``config``'s key, with the identity it is keyed on."""
     path = entry_path(config)
     with atomic_write(path) as f:
-        torch.save({"history": history.to_dict(), "state_dict": history.state_dict}, f)
+        torch.save({"identity": identity(config), "history": history.to_dict(), "state_dict": history.state_dict}, f)
     return path
+
+
+def _store_or_warn(path: Path, write: Callable[[Path], object]) -> Path | None:
+    """``write(path)``, or a warning that the value was not cached (it is returned all the same)."""
+    try:
+        write(path)
+        return path
+    except OSError as exc:  # disk full, read-only, a folder in the way: the result must not be lost
+        warnings.warn(f"not cached: {_reason(exc)}", stacklevel=3)
+        return None
 
 
 def config_of(history: History) -> TrainConfig:
@@ -107,18 +192,58 @@ def config_of(history: History) -> TrainConfig:
     return TrainConfig(**{**values, "bn": tuple(values.get("bn", ()))})
 
 
+@dataclass
+class CachedRun:
+    """A run and where it came from: ``hit`` (read from ``path``), or trained and stored at ``path``
+    (None when it could not be, or was stopped)."""
+
+    history: History
+    hit: bool
+    path: Path | None
+
+
+def cached_run(config: TrainConfig, progress: bool = True, callback=None, stop=None, on_step=None) -> CachedRun:
+    """:func:`cached_train`, saying whether the run was read from the cache and where it is stored."""
+    history = load_cached(config)
+    if history is not None:
+        return CachedRun(history, hit=True, path=entry_path(config))
+    can_store = writable()  # before training: an unwritable cache is said at once, not after the run
+    history = train(config, progress=progress, callback=callback, stop=stop, on_step=on_step)
+    path = None
+    if can_store and not history.stopped:
+        path = _store_or_warn(entry_path(config), lambda p: store(config, history))
+    return CachedRun(history, hit=False, path=path)
+
+
 def cached_train(config: TrainConfig, progress: bool = True, callback=None, stop=None, on_step=None) -> History:
     """The stored run for ``config`` if there is one, else train it, store it and return it.
 
     A run ended with ``stop`` is returned but not stored: it is not the run the config describes.
+    A cache that can't be written is reported and the run returned unstored.
     """
-    history = load_cached(config)
-    if history is not None:
-        return history
-    history = train(config, progress=progress, callback=callback, stop=stop, on_step=on_step)
-    if not history.stopped:
-        store(config, history)
-    return history
+    return cached_run(config, progress=progress, callback=callback, stop=stop, on_step=on_step).history
+
+
+def cached_json(path: Path, compute: Callable[[], dict]) -> dict:
+    """``compute()``, stored as JSON at ``path`` and read back from there next time.
+
+    ``path``'s name must carry the key of everything the value depends on (see ``cache_key``'s
+    ``extra``). A damaged file is reported and recomputed; an unwritable cache costs a warning.
+    """
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:  # garbled, truncated, a folder in its place
+            _discard(path, f"bnreview cache file {path} is unreadable ({_reason(exc)})")
+    result = compute()
+    if writable(path.parent):
+
+        def write(target: Path) -> None:
+            with atomic_write(target, "w") as f:
+                json.dump(result, f)
+
+        _store_or_warn(path, write)
+    return result
 
 
 def notebook_key() -> str:

@@ -3,7 +3,9 @@
     python -m bnreview train --lr 0.9 --epochs 10 --bn all --bn-impl ours
     python -m bnreview data
 
-Bad input exits with status 2 and one line naming the bad value, never a traceback.
+Bad input (a value, a device this machine lacks, missing data) exits with status 2 and one
+line naming the bad value, never a traceback; Ctrl-C exits with 130 and one line. Warnings
+(an unwritable cache, a damaged entry) are one line each and never cost the results.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from bnreview import data
 from bnreview.models import BN_IMPLS, BN_LAYERS, BN_POSITIONS, ACTIVATIONS
@@ -48,23 +51,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> None:
-    from bnreview.cache import cached_train, entry_path
-    from bnreview.train import TrainConfig, train
+    from bnreview.cache import cached_run
+    from bnreview.train import TrainConfig, check_device, train
 
     config = TrainConfig(
         lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum,
         weight_decay=args.weight_decay, bn=args.bn, bn_impl=args.bn_impl, bn_position=args.bn_position,
         activation=args.activation, seed=args.seed, n_train=args.n_train, device=args.device,
     )
+    check_device(config.device)  # before any data is read: a device this machine lacks fails at once
     print(config.describe())
-    history = train(config) if args.no_cache else cached_train(config)
+    if args.no_cache:
+        history, hit, path = train(config), False, None
+    else:
+        run = cached_run(config)
+        history, hit, path = run.history, run.hit, run.path
+    if hit:  # the epoch times are those of the run that was cached, not of this command
+        print(f"from cache: {path} (trained earlier; not retrained now)")
     for epoch, row in enumerate(zip(history.train_loss, history.test_loss, history.test_acc, history.epoch_seconds), 1):
-        print(f"epoch {epoch:3d}  train loss {row[0]:.4f}  test loss {row[1]:.4f}  test acc {row[2]:.4f}  {row[3]:.1f} s")
+        seconds = "" if hit else f"  {row[3]:.1f} s"
+        print(f"epoch {epoch:3d}  train loss {row[0]:.4f}  test loss {row[1]:.4f}  test acc {row[2]:.4f}{seconds}")
     if history.diverged:
         print(f"diverged at step {history.diverged_step}")
     print(f"final test accuracy {history.final_test_acc:.4f}")
-    if not args.no_cache:
-        print(f"cached at {entry_path(config)}")
+    if args.no_cache or hit:
+        return
+    print(f"cached at {path}" if path is not None else "not cached (see the warning above)")
 
 
 def _data() -> None:
@@ -77,15 +89,21 @@ def _data() -> None:
     print(f"  normalised with the training set's mean {mean:.4f} and std {std:.4f}; fingerprint {data.fingerprint(root)}")
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"python -m bnreview: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.data:
         os.environ[data.ENV_VAR] = args.data
     try:
-        if args.command == "train":
-            _train(args)
-        else:
-            _data()
+        with warnings.catch_warnings():  # a terminal gets one line per warning, not file:line and source
+            warnings.showwarning = _one_line_warning
+            if args.command == "train":
+                _train(args)
+            else:
+                _data()
     except (ValueError, FileNotFoundError) as exc:
         print(f"python -m bnreview: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

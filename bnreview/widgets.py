@@ -264,7 +264,11 @@ class RetrainPanel:
         """
         with self._lock:
             if self._running:
-                self._say(self.status, "A run is already going: wait for it or press Stop first.", "warning")
+                if self._stop is not None and self._stop.is_set():  # Stop was pressed: don't ask for it again
+                    self._say(self.status, "The previous run is still stopping (after its current batch): "
+                                           "press Train again in a moment.", "warning")
+                else:
+                    self._say(self.status, "A run is already going: wait for it or press Stop first.", "warning")
                 return False
             if config is None:
                 try:

@@ -58,3 +58,126 @@ def test_module_help_documents_every_flag():
     for flag in ("--lr", "--epochs", "--batch-size", "--momentum", "--weight-decay", "--bn", "--bn-impl",
                  "--bn-position", "--activation", "--seed", "--n-train", "--device", "--no-cache"):
         assert flag in out
+
+
+# Issue 10: never a traceback for a user's mistake, nothing lost.
+
+TRAIN = ["train", "--lr", "0.1", "--epochs", "1", "--device", "cpu"]
+
+
+def test_an_unwritable_cache_prints_the_results_and_exits_0(capsys, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("BNREVIEW_CACHE", str(blocker))
+    assert main(TRAIN) == 0
+    captured = capsys.readouterr()
+    assert "final test accuracy" in captured.out and "not cached" in captured.out and "cached at" not in captured.out
+    warning_lines = [line for line in captured.err.splitlines() if "warning" in line]
+    assert warning_lines == [f"python -m bnreview: warning: bnreview cache {blocker} is not writable "
+                             "(it is a file, not a folder); runs will not be cached"]
+    assert "Traceback" not in captured.err
+
+
+def test_a_write_that_fails_after_training_still_prints_the_results(capsys, monkeypatch):
+    from bnreview import cache
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "atomic_write", disk_full)
+    assert main(TRAIN) == 0
+    captured = capsys.readouterr()
+    assert "final test accuracy" in captured.out and "not cached" in captured.out
+    assert "warning: not cached: OSError: [Errno 28] No space left on device" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_a_cache_hit_says_so_and_shows_no_old_timing_as_new(capsys):
+    assert main(TRAIN) == 0
+    first = capsys.readouterr().out
+    assert "from cache" not in first and " s\n" in first  # a fresh run shows its seconds
+    assert main(TRAIN) == 0
+    second = capsys.readouterr().out
+    from_cache = [line for line in second.splitlines() if line.startswith("from cache: ")]
+    assert len(from_cache) == 1 and ".pt" in from_cache[0]
+    epoch_line = next(line for line in second.splitlines() if line.startswith("epoch   1"))
+    assert not epoch_line.rstrip().endswith(" s") and "cached at" not in second
+    assert first.splitlines()[-2] == second.splitlines()[-1]  # same final accuracy
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("cuda", "device 'cuda' is not available here; available: cpu"),
+    ("mps", "device 'mps' is not available here; available: cpu"),
+    ("cuda:x", "device='cuda:x' is invalid"),
+])
+def test_an_unavailable_device_exits_2_before_any_data_is_read(capsys, tmp_path, monkeypatch, device, expected):
+    import torch
+
+    if device.startswith("cuda") and device != "cuda:x" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from bnreview import data
+
+    monkeypatch.setenv("BNREVIEW_DATA", str(tmp_path / "empty"))  # data would fail with another message
+    monkeypatch.setattr(data, "load_raw", lambda *a, **k: pytest.fail("data was read before the device check"))
+    assert exit_code(["train", "--lr", "0.1", "--device", device]) == 2
+    captured = capsys.readouterr()
+    assert expected in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "Traceback" not in captured.err and "MNIST" not in captured.err and captured.out == ""
+
+
+INTERRUPT_WHILE_IMPORTING = """
+import os, runpy, signal, sys
+
+class InterruptOnTorch:  # a real SIGINT, as Ctrl-C sends, while torch is being imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, InterruptOnTorch())
+sys.argv = ["python -m bnreview", "train", "--lr", "0.1"]
+runpy.run_module("bnreview", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_ctrl_c_while_importing_is_one_line_and_exit_130():
+    done = subprocess.run([sys.executable, "-c", INTERRUPT_WHILE_IMPORTING], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130
+    assert done.stderr.strip() == "interrupted; nothing was cached"
+
+
+def test_ctrl_c_in_the_first_second_of_a_real_command_is_one_line():
+    import signal
+    import time
+
+    from pathlib import Path
+
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc to see when torch starts loading")
+    proc = subprocess.Popen([sys.executable, "-m", "bnreview", "train", "--lr", "0.1", "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:  # Ctrl-C as soon as torch's libraries load
+        try:
+            if "libtorch" in Path(f"/proc/{proc.pid}/maps").read_text():
+                break
+        except OSError:
+            pass
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted; nothing was cached"
+    assert "Traceback" not in err
+
+
+def test_bnreview_sets_a_passive_openmp_wait_before_torch_loads_and_a_users_choice_wins():
+    import os
+
+    probe = "import sys, os, bnreview; assert 'torch' not in sys.modules; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "ACTIVE"

@@ -212,3 +212,19 @@ def test_a_failing_run_is_a_message_not_a_traceback(monkeypatch):
     run(p)
     assert p.status == "failed" and "RuntimeError: out of cheese" in p.message_text
     assert p.last_history is None and not p.train_button.disabled and p.stop_button.disabled
+
+
+def test_train_after_stop_while_the_run_winds_down_says_it_is_stopping(monkeypatch):
+    gate, calls = gate_training(monkeypatch)
+    p = panel()
+    p.train_button.click()
+    p.stop_button.click()  # asked to stop, but the run has not reached its next batch yet
+    assert p.running and p.stop_button.disabled
+    p.train_button.click()
+    assert "still stopping" in p.message_text and "press Stop" not in p.message_text
+    assert p.start() is False and "still stopping" in p.message_text
+    gate.set()
+    history = run(p, click=False)
+    assert history.stopped and p.status == "stopped" and len(calls) == 1
+    run(p)  # once it has stopped, Train runs again
+    assert p.status == "finished" and len(calls) == 2
