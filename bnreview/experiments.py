@@ -17,23 +17,27 @@ statistics) are cached next to the runs, under the run's cache key.
 from __future__ import annotations
 
 import copy
-import json
+import sys
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 
 import torch
 
-from bnreview.cache import atomic_write, cache_dir, cache_key, cached_train, config_of
-from bnreview.data import batches, load_mnist
+from bnreview.cache import cache_dir, cache_key, cached_json, cached_train, config_of
+from bnreview.data import batches
 from bnreview.models import BN_LAYERS
-from bnreview.train import History, TrainConfig, _training_set, for_profile, is_quick
+from bnreview.train import History, TrainConfig, data_split, for_profile, is_quick
 
 SEEDS = (0, 1, 2)
+# Training images held out to choose settings on (a best learning rate, the MLP's lr and initial
+# scale): the test set is only ever used to report the chosen setting.
+VAL_SIZE = 5_000
 
 # Chapter "Does BN allow larger learning rates?"
 LRS = (0.01, 0.03, 0.1, 0.3, 0.9, 3.0, 9.0)
 QUICK_LRS = (0.1, 0.9, 9.0)
 SWEEP_EVAL_EVERY = 100  # steps between test evaluations (for "steps to 97%")
+PLACEMENT_LRS = (0.1, 0.9, 3.0)  # where BN goes is compared at each of these (3 seeds each)
 PLACEMENTS = {  # label -> BN layers
     "no BN": (),
     "convs only": ("conv1", "conv2", "conv3"),
@@ -52,6 +56,18 @@ QUICK_MLP_STEPS = 600
 MLP_PILOT_STEPS = 3_000  # the short runs that choose the learning rate
 MLP_PILOT_LRS = (0.1, 0.5, 2.0)
 MLP_PILOT_STDS = (0.01, 0.05)
+
+# Regularisation (paper Sec. 3.4): a training set small enough to overfit
+REG_N_TRAIN = 2_000
+REG_EPOCHS = 15
+REG_LR = 0.3  # a rate at which both networks train on the subset (lr 0.9 makes the last epoch's accuracy erratic)
+REG_DROPOUT = 0.5
+REG_VARIANTS = {  # label -> (BN layers, dropout)
+    "neither": ((), 0.0),
+    "dropout": ((), REG_DROPOUT),
+    "BN": (BN_LAYERS, 0.0),
+    "BN + dropout": (BN_LAYERS, REG_DROPOUT),
+}
 
 # Chapter "What does BN really do?"
 NOISE = 1.0
@@ -140,11 +156,12 @@ def markdown_table(rows: list[dict], columns: dict[str, str | Callable]) -> str:
 
 
 def sweep_config(lr: float, bn=(), **changes) -> TrainConfig:
-    """One run of the learning-rate sweep: LeNet, batch 64, one epoch over all 60,000 images,
-    test accuracy every 100 steps, layer statistics every 50 steps. Quick profile: 2,000
-    images, one epoch (32 steps), test accuracy every 8 steps."""
+    """One run of the learning-rate sweep: LeNet, batch 64, one epoch over the 55,000 training images
+    left after holding out ``VAL_SIZE`` for validation, test accuracy every 100 steps, layer
+    statistics (and weight norms) every 50 steps. Quick profile: 2,000 images, one epoch (32 steps),
+    test accuracy every 8 steps."""
     config = TrainConfig(**{"lr": lr, "bn": bn, "epochs": 1, "batch_size": 64, "eval_every": SWEEP_EVAL_EVERY,
-                            "probe_every": 50, **changes})
+                            "probe_every": 50, "val_size": VAL_SIZE, **changes})
     quick = for_profile(config)
     return replace(quick, eval_every=8) if is_quick() else quick
 
@@ -167,17 +184,6 @@ def sweep_rows(results: dict[tuple[str, float], list[History]], accuracies=(0.97
     return [{"variant": variant, "lr": lr, **summary(hs, accuracies)} for (variant, lr), hs in results.items()]
 
 
-def largest_lr(rows: list[dict], variant: str, accuracy: float) -> float | None:
-    """The largest lr at which every seed of ``variant`` ended at ``accuracy`` or above (None: no lr)."""
-    good = [r["lr"] for r in rows if r["variant"] == variant and r["min"] >= accuracy and not r["diverged"]]
-    return max(good) if good else None
-
-
-def best_row(rows: list[dict], variant: str) -> dict:
-    """The row of ``variant`` with the highest mean final accuracy."""
-    return max((r for r in rows if r["variant"] == variant), key=lambda r: r["mean"])
-
-
 def placement_configs(lr: float, placements: dict[str, tuple] | None = None,
                       positions: Sequence[str] = ("before", "after")) -> dict[tuple[str, str], TrainConfig]:
     """``{(placement, position): sweep config}``: BN on each placement, before and after tanh (no BN once)."""
@@ -187,6 +193,43 @@ def placement_configs(lr: float, placements: dict[str, tuple] | None = None,
         for position in positions if layers else ("-",):
             configs[(name, position)] = sweep_config(lr, layers, **({"bn_position": position} if layers else {}))
     return configs
+
+
+def placement_grid(lrs: Sequence[float] | None = None, seed_list: Iterable[int] | None = None
+                   ) -> dict[tuple[str, str, float], list[History]]:
+    """``{(placement, position, lr): [History per seed]}``: every placement before and after tanh at each of
+    ``PLACEMENT_LRS`` (in the quick profile, the last one only)."""
+    lrs = pick(PLACEMENT_LRS, PLACEMENT_LRS[-1:]) if lrs is None else lrs
+    configs = {(name, position, lr): config for lr in lrs for (name, position), config in placement_configs(lr).items()}
+    return run_grid(configs, seed_list)
+
+
+# ---------------------------------------------------------------------------------------
+# Regularisation: does BN let dropout go? (paper Sec. 3.4 and 4.2.1)
+
+
+def regularisation_config(bn=(), dropout: float = 0.0, **changes) -> TrainConfig:
+    """The review's LeNet (tanh, plain SGD, batch 64) at lr ``REG_LR`` on a fixed ``REG_N_TRAIN``-image
+    subset for ``REG_EPOCHS`` epochs, long enough to fit it (nearly) completely, with BN on all four
+    layers or none and dropout or none. Quick profile: 500 images, 3 epochs."""
+    config = TrainConfig(**{"lr": REG_LR, "bn": bn, "dropout": dropout, "batch_size": 64, "epochs": REG_EPOCHS,
+                            "n_train": REG_N_TRAIN, **changes})
+    return for_profile(config, quick_n_train=500, quick_epochs=3)
+
+
+def regularisation_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
+    """``{variant: [History per seed]}`` for the four variants of ``REG_VARIANTS``."""
+    return run_grid({name: regularisation_config(bn, p) for name, (bn, p) in REG_VARIANTS.items()}, seed_list)
+
+
+def training_accuracy(history: History) -> float:
+    """Accuracy of the run's final network on its own training images, in eval mode (no dropout, BN with its
+    moving averages): the other side of the train-test gap. Cached beside the run."""
+    def compute():
+        images, labels = data_split(config_of(history), "train")
+        return {"train": eval_accuracy(model_from(history), images, labels)}
+
+    return _cached_numbers(history, "fit", compute)["train"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -205,10 +248,10 @@ def paper_mlp_config(bn=(), quick_steps: int = QUICK_MLP_STEPS, **changes) -> Tr
 
 
 def mlp_pilot_config(lr: float, init_std: float, bn=(), **changes) -> TrainConfig:
-    """A short run of the paper's MLP (3,000 steps, test accuracy every 500) to choose lr and the initial scale.
-    Quick profile: 200 steps."""
+    """A short run of the paper's MLP (3,000 steps) to choose lr and the initial scale on ``VAL_SIZE``
+    held-out training images (never on the test set). Quick profile: 200 steps."""
     return paper_mlp_config(bn, quick_steps=200, lr=lr, init_std=init_std, steps=MLP_PILOT_STEPS, probe_every=0,
-                            **changes)
+                            val_size=VAL_SIZE, **changes)
 
 
 def percentile_drift(history: History, layer: str, unit: bool = True, skip: int = 0) -> dict[str, float]:
@@ -277,7 +320,7 @@ def _bn_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 def _test_set(history: History):
-    return load_mnist(train=False, size=config_of(history).input_size)
+    return data_split(config_of(history), "test")
 
 
 @torch.no_grad()
@@ -340,17 +383,13 @@ def population_statistics(model: torch.nn.Module, images: torch.Tensor, batch_si
 
 
 def _cached_numbers(history: History, name: str, compute: Callable[[], dict]) -> dict:
-    """``compute()`` once per run: stored as JSON beside the run, under its cache key."""
-    path = cache_dir() / f"{cache_key(config_of(history))}.{name}.json"
-    if path.exists():
-        try:
-            return json.loads(path.read_text())
-        except ValueError:
-            path.unlink(missing_ok=True)
-    result = compute()
-    with atomic_write(path, "w") as f:
-        json.dump(result, f)
-    return result
+    """``compute()`` once per run and per version of this module: stored as JSON beside the run.
+
+    The key adds this module's source to the run's (``compute`` is code here), so an edit to
+    how a number is derived misses instead of serving the old number.
+    """
+    key = cache_key(config_of(history), sys.modules[__name__])
+    return cached_json(cache_dir() / f"{key}.{name}.json", compute)
 
 
 def inference_accuracies(history: History) -> dict[str, float]:
@@ -367,7 +406,7 @@ def inference_accuracies(history: History) -> dict[str, float]:
         config = config_of(history)
         model = model_from(history)
         images, labels = _test_set(history)
-        train_images, _ = _training_set(config.n_train, config.input_size)
+        train_images, _ = data_split(config, "train")
         population = population_statistics(model, train_images, config.batch_size)
         result = {
             "ema": eval_accuracy(model, images, labels),

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from bnreview import experiments as ex
+from bnreview import findings as fd
 from bnreview.cache import cached_train
 from bnreview.models import BN_LAYERS, MLP_LAYERS, BNNoise, LeNet, PaperMLP, init_gaussian, resolve_bn_layers
 from bnreview.train import History, TrainConfig, for_profile, train
@@ -186,9 +187,9 @@ def test_lr_sweep_summary_and_tables():
     assert math.isnan(exploded["steps_to_mean"][0.97])
     ok = by_key[("no BN", 0.3)]
     assert ok["min"] <= ok["mean"] <= ok["max"] and ok["diverged"] == 0
-    assert ex.largest_lr(rows, "no BN", 0.0) == 0.3
-    assert ex.largest_lr(rows, "no BN", 1.01) is None
-    assert ex.best_row(rows, "no BN")["lr"] == 0.3
+    assert fd.largest_trainable_lr(results, "no BN", 0.0) == 0.3  # the diverged lr never trains
+    assert fd.largest_trainable_lr(results, "no BN", 1.01) is None
+    assert fd.best_by_validation({lr: results["no BN", lr] for lr in (0.3, 1e5)}) == 0.3
     table = ex.markdown_table(rows, {"lr": "lr", "mean": lambda r: f"{r['mean']:.2f}"})
     assert table.count("\n") == len(rows) + 1 and table.startswith("| lr | mean |")
     # a second call reads the cache
@@ -293,3 +294,67 @@ def test_sweep_and_run_figures_draw():
     fig = plots.against_batch_size({"BN": ([2, 4], [[0.9, 0.91], [0.95, 0.96]])}, title="batch")
     assert fig.axes[0].get_xscale() == "log" and "batch size" in fig.axes[0].get_xlabel()
     plt.close("all")
+
+
+# --- placement at several learning rates, regularisation -------------------------------------
+
+def test_placement_grid_covers_every_placement_position_and_lr():
+    grid = ex.placement_grid(lrs=(0.1, 0.3), seed_list=(0,))
+    placements = {(name, "-" if not layers else pos) for name, layers in ex.PLACEMENTS.items()
+                  for pos in ("before", "after")}
+    assert set(grid) == {(name, pos, lr) for name, pos in placements for lr in (0.1, 0.3)}
+    run = grid["fc1 only", "after", 0.3][0]
+    assert run.config["bn"] == ["fc1"] and run.config["bn_position"] == "after" and run.config["lr"] == 0.3
+    assert run.config["val_size"] == ex.VAL_SIZE and run.val_acc  # the sweep holds validation images out
+
+
+def test_regularisation_variants_and_the_training_accuracy(monkeypatch):
+    monkeypatch.setattr(ex, "REG_N_TRAIN", 128)
+    monkeypatch.setattr(ex, "REG_EPOCHS", 2)
+    runs = ex.regularisation_runs(seed_list=(0,))
+    assert list(runs) == ["neither", "dropout", "BN", "BN + dropout"]
+    both = runs["BN + dropout"][0].config
+    assert both["dropout"] == ex.REG_DROPOUT and both["bn"] == list(BN_LAYERS) and both["n_train"] == 128
+    h = runs["dropout"][0]
+    fit = ex.training_accuracy(h)
+    assert 0 <= fit <= 1 and ex.training_accuracy(h) == fit  # the second call reads the cache
+    quick = ex.regularisation_config()
+    monkeypatch.setenv("BNREVIEW_QUICK", "1")
+    assert ex.regularisation_config().n_train == 128 and ex.regularisation_config().epochs == 2
+    assert quick.lr == ex.REG_LR
+
+
+def test_derived_numbers_are_keyed_on_the_code_that_derives_them(monkeypatch):
+    from bnreview import cache
+
+    history = cached_train(TrainConfig(lr=0.3, epochs=1, **TINY), progress=False)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    assert ex._cached_numbers(history, "probe", compute) == {"value": 1}
+    assert ex._cached_numbers(history, "probe", compute) == {"value": 1}  # read back
+    real = cache._source
+    with monkeypatch.context() as edited:
+        edited.setattr(cache, "_source", lambda m: real(m) + (b"# edited" if m is ex else b""))
+        cache.code_version.cache_clear()
+        try:
+            assert ex._cached_numbers(history, "probe", compute) == {"value": 2}  # experiments.py edited: a miss
+        finally:
+            cache.code_version.cache_clear()
+    assert ex._cached_numbers(history, "probe", compute) == {"value": 1}
+
+
+def test_derived_numbers_survive_an_unwritable_cache(monkeypatch):
+    from bnreview import cache
+
+    history = cached_train(TrainConfig(lr=0.3, epochs=1, **TINY), progress=False)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cache, "atomic_write", refuse)
+    with pytest.warns(UserWarning, match="not cached: PermissionError"):
+        assert ex._cached_numbers(history, "probe", lambda: {"value": 3}) == {"value": 3}
