@@ -108,12 +108,13 @@ def _one_line(exc: BaseException) -> str:
 def _download(root: Path, dataset: str) -> None:
     """Let torchvision download ``dataset`` into ``root``; if that fails, remove the folders it made."""
     info = dataset_info(dataset)
-    made = [p for p in (root, root / info.folder, root / info.folder / "raw") if not p.exists()]
+    raw = (root / info.folder / "raw").absolute()
+    made = [p for p in (raw, *raw.parents) if not p.exists()]  # what the download will create, deepest first
     try:
         for train in SPLITS:
             _torchvision_class(dataset)(str(root), train=train, download=True)
     except BaseException:
-        for folder in reversed(made):  # deepest first; never a folder that was there before, nor a non-empty one
+        for folder in made:  # deepest first; never a folder that was there before, nor a non-empty one
             try:
                 folder.rmdir()
             except OSError:

@@ -119,3 +119,92 @@ def test_batch_of_one_is_dropped_when_training():
     images, labels = torch.zeros(9, 1), torch.arange(9)
     sizes = [len(y) for _, y in data.batches(images, labels, 4, torch.Generator().manual_seed(0))]
     assert sizes == [4, 4]
+
+
+# --- looking never writes; a failed download keeps its reason -----------------------------------
+
+def _offline_with_folders(monkeypatch, name="MNIST"):
+    """torchvision's download as it behaves offline: it makes root/<Folder>/raw, then fails with a
+    multi-line message whose reason comes after the first line."""
+    import torchvision.datasets
+
+    def offline(root, train=True, download=False):
+        os.makedirs(os.path.join(root, name, "raw"), exist_ok=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried mirror-1: <urlopen error "
+                           "[Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(torchvision.datasets, name, offline)
+
+
+def test_a_failed_lookup_leaves_nothing_at_a_mistyped_path(tmp_path, monkeypatch):
+    _offline_with_folders(monkeypatch)
+    mistyped = tmp_path / "nonexistent" / "deeper"
+    with pytest.raises(data.DataNotFoundError) as caught:
+        data.load_mnist(root=mistyped)
+    assert not (tmp_path / "nonexistent").exists()  # the download made folders; they are gone
+    assert "Temporary failure in name resolution" in str(caught.value)  # the reason after the first line
+    assert "\n" not in str(caught.value).split("Downloading it failed too: ")[1].split("\nFix")[0]
+
+
+def test_a_failed_download_keeps_folders_that_were_there(tmp_path, monkeypatch):
+    _offline_with_folders(monkeypatch)
+    (tmp_path / "mine" / "MNIST").mkdir(parents=True)
+    (tmp_path / "mine" / "MNIST" / "notes.txt").write_text("keep me")
+    with pytest.raises(data.DataNotFoundError):
+        data.find_root(tmp_path / "mine")
+    assert (tmp_path / "mine" / "MNIST" / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "mine" / "MNIST" / "raw").exists()
+
+
+def test_looking_without_download_writes_nothing(tmp_path):
+    with pytest.raises(data.DataNotFoundError, match="MNIST not found"):
+        data.find_root(tmp_path / "absent", download=False)
+    assert not (tmp_path / "absent").exists()
+
+
+# --- Fashion-MNIST through the same loader -------------------------------------------------------
+
+def write_fashion(root, n_train=96, n_test=40):
+    """Fashion-MNIST-shaped IDX files (torchvision's FashionMNIST/raw layout), darker than the tiny MNIST."""
+    raw = root / "FashionMNIST" / "raw"
+    for split, n, seed in (("train", n_train, 5), ("t10k", n_test, 6)):
+        labels = torch.arange(n) % 10
+        images = (torch.rand(n, 28, 28, generator=torch.Generator().manual_seed(seed)) * 120).to(torch.uint8)
+        write_idx(raw / f"{split}-images-idx3-ubyte", images)
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels.to(torch.uint8))
+    return root
+
+
+def test_fashion_mnist_is_served_from_its_own_folder_with_its_own_statistics(tiny_root):
+    write_fashion(tiny_root)
+    images, labels = data.load_mnist(dataset="fashion-mnist")
+    assert images.shape == (96, 1, 32, 32) and labels.shape == (96,)
+    assert abs(images.mean().item() - data.load_mnist(dataset="fashion-mnist", size=32)[0].mean().item()) < 1e-6
+    fashion_stats, mnist_stats = data.train_stats(dataset="fashion-mnist"), data.train_stats()
+    assert fashion_stats != mnist_stats and 0.2 < fashion_stats[0] < 0.27  # uniform on [0, 120/255)
+    assert data.fingerprint(dataset="fashion-mnist") != data.fingerprint()
+    assert data.DATASETS["fashion-mnist"].classes[9] == "Ankle boot" and data.TRAIN_SIZE == 60_000
+
+
+def test_an_unknown_dataset_is_refused_naming_the_accepted_ones():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'; accepted: 'mnist', 'fashion-mnist'"):
+        data.load_mnist(dataset="cifar")
+
+
+def test_missing_fashion_mnist_names_the_dataset_and_its_folder(tmp_path, monkeypatch):
+    _offline_with_folders(monkeypatch, "FashionMNIST")
+    with pytest.raises(data.DataNotFoundError) as caught:
+        data.load_mnist(root=tmp_path / "f", dataset="fashion-mnist")
+    assert str(caught.value).startswith("Fashion-MNIST not found")
+    assert str(tmp_path / "f" / "FashionMNIST" / "raw") in str(caught.value)
+    assert not (tmp_path / "f").exists()
+
+
+def test_a_fashion_run_is_keyed_and_labelled_as_such(tiny_root):
+    from bnreview.cache import cache_key
+    from bnreview.train import TrainConfig
+
+    write_fashion(tiny_root)
+    mnist, fashion = TrainConfig(lr=0.1), TrainConfig(lr=0.1, dataset="fashion-mnist")
+    assert cache_key(mnist) != cache_key(fashion)
+    assert fashion.describe().startswith("Fashion-MNIST: lr 0.1")
