@@ -1,7 +1,8 @@
 """``python -m bnreview``: train a configuration or locate the data from a terminal.
 
     python -m bnreview train --lr 0.9 --epochs 10 --bn all --bn-impl ours
-    python -m bnreview data
+    python -m bnreview train --dataset fashion-mnist --val-size 5000 --dropout 0.5
+    python -m bnreview data --dataset fashion-mnist
 
 Bad input (a value, a device this machine lacks, missing data) exits with status 2 and one
 line naming the bad value, never a traceback; Ctrl-C exits with 130 and one line. Warnings
@@ -26,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bnreview", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", metavar="DIR", help=f"folder holding MNIST/raw (default: ${data.ENV_VAR}, then ./data)")
+    parser.add_argument("--data", metavar="DIR",
+                        help=f"folder holding MNIST/raw or FashionMNIST/raw (default: ${data.ENV_VAR}, then ./data)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("train", help="train LeNet on MNIST and print the final metrics")
@@ -44,9 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch order (default 0)")
     run.add_argument("--n-train", type=int, default=None, help="train on a fixed subset of this many images")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps (default auto)")
+    run.add_argument("--dataset", default="mnist", help=f"{' or '.join(data.DATASETS)} (default mnist)")
+    run.add_argument("--val-size", type=int, default=0,
+                     help="training images held out for validation, never trained on (default 0)")
+    run.add_argument("--dropout", type=float, default=0.0,
+                     help="dropout probability on the inputs of fc1 and fc2, in [0, 1) (default 0)")
     run.add_argument("--no-cache", action="store_true", help="train even if this run is cached, and do not store it")
 
-    commands.add_parser("data", help="say where MNIST was found and what it holds")
+    where = commands.add_parser("data", help="say where MNIST (or --dataset) was found and what it holds")
+    where.add_argument("--dataset", default="mnist", help=f"{' or '.join(data.DATASETS)} (default mnist)")
     return parser
 
 
@@ -58,6 +66,7 @@ def _train(args) -> None:
         lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum,
         weight_decay=args.weight_decay, bn=args.bn, bn_impl=args.bn_impl, bn_position=args.bn_position,
         activation=args.activation, seed=args.seed, n_train=args.n_train, device=args.device,
+        dataset=args.dataset, val_size=args.val_size, dropout=args.dropout,
     )
     check_device(config.device)  # before any data is read: a device this machine lacks fails at once
     print(config.describe())
@@ -79,14 +88,16 @@ def _train(args) -> None:
     print(f"cached at {path}" if path is not None else "not cached (see the warning above)")
 
 
-def _data() -> None:
-    root = data.find_root().resolve()
-    print(f"MNIST found in {root / 'MNIST' / 'raw'}")
+def _data(dataset: str) -> None:
+    info = data.dataset_info(dataset)
+    root = data.find_root(dataset=dataset).resolve()
+    print(f"{info.display} found in {root / info.folder / 'raw'}")
     for train in (True, False):
-        images, labels = data.load_mnist(root, train=train)
+        images, labels = data.load_mnist(root, train=train, dataset=dataset)
         print(f"  {data.SPLITS[train]:5s}: images {tuple(images.shape)} {images.dtype}, labels {tuple(labels.shape)}")
-    mean, std = data.train_stats(root)
-    print(f"  normalised with the training set's mean {mean:.4f} and std {std:.4f}; fingerprint {data.fingerprint(root)}")
+    mean, std = data.train_stats(root, dataset)
+    print(f"  normalised with the training set's mean {mean:.4f} and std {std:.4f}; "
+          f"fingerprint {data.fingerprint(root, dataset)}")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -103,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "train":
                 _train(args)
             else:
-                _data()
+                _data(args.dataset)
     except (ValueError, FileNotFoundError) as exc:
         print(f"python -m bnreview: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

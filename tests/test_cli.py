@@ -28,6 +28,12 @@ def test_data_says_where_and_what(capsys, tiny_root):
         (["train", "--lr", "abc"], "invalid float value: 'abc'"),
         (["train", "--batch-size", "1"], "batch_size=1"),
         (["fly"], "invalid choice: 'fly'"),
+        (["train", "--n-train", "70000"], "n_train=70000 is invalid; accepted: None (all 60,000 training images) or an "
+                                          "integer from batch_size (64) to 60,000"),
+        (["train", "--dataset", "cifar"], "dataset='cifar' is invalid; accepted: 'mnist', 'fashion-mnist'"),
+        (["train", "--dropout", "1"], "dropout=1.0 is invalid"),
+        (["train", "--val-size", "-5"], "val_size=-5 is invalid"),
+        (["data", "--dataset", "svhn"], "unknown dataset 'svhn'; accepted: 'mnist', 'fashion-mnist'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, expected):
@@ -181,3 +187,14 @@ def test_bnreview_sets_a_passive_openmp_wait_before_torch_loads_and_a_users_choi
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                           check=True).stdout.strip() == "ACTIVE"
+
+
+def test_bn_spelt_with_spaces_trains_bn_everywhere(capsys):
+    assert main(["train", "--lr", "0.1", "--epochs", "1", "--bn", " all", "--device", "cpu", "--no-cache"]) == 0
+    assert "BN on conv1+conv2+conv3+fc1" in capsys.readouterr().out
+
+
+def test_validation_and_dropout_reach_the_run(capsys):
+    assert main(["train", "--lr", "0.1", "--epochs", "1", "--val-size", "64", "--dropout", "0.5", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "64 held out" in out and "dropout 0.5" in out and "final test accuracy" in out
