@@ -208,3 +208,22 @@ def test_a_fashion_run_is_keyed_and_labelled_as_such(tiny_root):
     mnist, fashion = TrainConfig(lr=0.1), TrainConfig(lr=0.1, dataset="fashion-mnist")
     assert cache_key(mnist) != cache_key(fashion)
     assert fashion.describe().startswith("Fashion-MNIST: lr 0.1")
+
+
+def test_a_failed_download_keeps_its_chained_cause(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torchvision.datasets
+
+    def offline(root, train=True, download=False):
+        try:
+            raise urllib.error.URLError("[Errno -2] Name or service not known")
+        except urllib.error.URLError as exc:
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:") from exc
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(data.DataNotFoundError) as caught:
+        data.find_root(tmp_path / "absent")
+    reason = str(caught.value).split("Downloading it failed too: ")[1].split("\nFix")[0]
+    assert "Error downloading train-images-idx3-ubyte.gz:" in reason and "Name or service not known" in reason
+    assert not (tmp_path / "absent").exists()
