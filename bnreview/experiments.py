@@ -37,7 +37,7 @@ VAL_SIZE = 5_000
 LRS = (0.01, 0.03, 0.1, 0.3, 0.9, 3.0, 9.0)
 QUICK_LRS = (0.1, 0.9, 9.0)
 SWEEP_EVAL_EVERY = 100  # steps between test evaluations (for "steps to 97%")
-PLACEMENT_LRS = (0.1, 0.9, 3.0)  # where BN goes is compared at each of these (3 seeds each)
+PLACEMENT_LRS = (3.0,)  # where BN goes, 3 seeds each (other rates: the explorer's seed-0 grid)
 PLACEMENTS = {  # label -> BN layers
     "no BN": (),
     "convs only": ("conv1", "conv2", "conv3"),
@@ -71,7 +71,8 @@ REG_VARIANTS = {  # label -> (BN layers, dropout)
 
 # Chapter "What does BN really do?"
 NOISE = 1.0
-BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
+NOISY_LRS = (0.9, 3.0)  # the review's learning rate, and one at which LeNet without BN diverges
+BATCH_SIZES = (8, 16, 32, 64, 128, 256)
 QUICK_BATCH_SIZES = (8, 64, 256)
 BATCH_N_TRAIN = 20_000
 BATCH_LR_AT_64 = 0.3  # lr = BATCH_LR_AT_64 * batch_size / 64 (linear scaling)
@@ -98,6 +99,14 @@ def run_grid(configs: dict[Hashable, TrainConfig], seed_list: Iterable[int] | No
     """Every config of ``{key: config}`` over the seeds: ``{key: [History per seed]}``."""
     seed_list = tuple(seeds() if seed_list is None else seed_list)
     return {key: run_seeds(config, seed_list, progress) for key, config in configs.items()}
+
+
+def review_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
+    """The review's LeNet without and with BN on all four layers (``train.review_config``), one run per seed:
+    ``{"no BN": [...], "BN": [...]}``. Read by the motivation, LeNet + BN, paper-MNIST and conclusion chapters."""
+    from bnreview.train import review_config
+
+    return {"no BN": run_seeds(review_config(), seed_list), "BN": run_seeds(review_config(bn="all"), seed_list)}
 
 
 def train_seconds(grid: dict[Hashable, list[History]] | list[History]) -> float:
@@ -273,6 +282,27 @@ def percentile_drift(history: History, layer: str, unit: bool = True, skip: int 
     return out
 
 
+def paper_mnist_runs() -> tuple[dict, dict, dict, dict]:
+    """Every run of the paper-MNIST chapter: ``(pilot, runs, check, choice)``.
+
+    ``pilot``: ``{(init_std, lr, "none"|"all"): [seed 0]}``, 3,000 steps each, holding out
+    ``VAL_SIZE`` images; ``choice``: the learning rate (and runner-up) chosen on those validation
+    images by :func:`bnreview.findings.pilot_choice`; ``runs``: both networks at the chosen lr over
+    the seeds; ``check``: seed 0 of both at the runner-up lr.
+    """
+    from bnreview.findings import pilot_choice
+
+    pilot = run_grid({(std, lr, bn): mlp_pilot_config(lr, std, bn) for std in MLP_PILOT_STDS
+                      for lr in MLP_PILOT_LRS for bn in ("none", "all")}, seed_list=[0])
+    choice = pilot_choice(pilot, MLP_INIT_STD)
+    runs = {name: run_seeds(paper_mlp_config(bn, lr=choice["lr"])) for name, bn in NETWORKS.items()}
+    check = {name: run_seeds(paper_mlp_config(bn, lr=choice["runner_up"]), seeds()[:1]) for name, bn in NETWORKS.items()}
+    return pilot, runs, check, choice
+
+
+NETWORKS = {"without BN": "none", "with BN": "all"}  # the paper's two MLPs: no BN, BN on every hidden layer
+
+
 # ---------------------------------------------------------------------------------------
 # Chapter: what does BN really do?
 
@@ -284,6 +314,11 @@ def noisy_bn_configs(lr: float, strength: float = NOISE) -> dict[str, TrainConfi
         "BN": sweep_config(lr, BN_LAYERS),
         "noisy BN": sweep_config(lr, BN_LAYERS, bn_noise=strength),
     }
+
+
+def noisy_runs(lrs: Sequence[float] = NOISY_LRS) -> dict[float, dict[str, list[History]]]:
+    """``{lr: {"no BN" | "BN" | "noisy BN": [History per seed]}}`` at each of ``NOISY_LRS``."""
+    return {lr: run_grid(noisy_bn_configs(lr)) for lr in lrs}
 
 
 def batch_lr(batch_size: int, lr_at_64: float = BATCH_LR_AT_64) -> float:

@@ -139,3 +139,44 @@ def test_ledger_rows_and_verdicts():
     assert fd.verdict(False) == "not supported" and fd.verdict(True, mixed=True) == "mixed"
     with pytest.raises(ValueError, match="verdict='maybe'"):
         fd.Claim("x", "", "", "", "maybe")
+
+
+# --- the conclusion
+
+
+def chapter(headline="h", claims=(), **extra):
+    return {"headline": headline, "claims": list(claims), **extra}
+
+
+def conclusion_inputs(final_clear=0, lr_verdict="supported", speed_verdict="supported"):
+    claim = lambda topic, v: fd.Claim(topic, "p", "r", "e", v, "lr_sweep")  # noqa: E731
+    return {
+        "motivation": chapter("drift slowed", [claim("distribution", "mixed")]),
+        "lenet_bn": chapter(claims=[claim("accuracy", "not supported")], accuracy_verdict="no separation",
+                            final_compare="98.7 against 98.9", epoch1_compare="97 against 98", time_text="1.2x",
+                            impl_text="same", final_clear=final_clear),
+        "lr_sweep": chapter(claims=[claim("larger learning rates", lr_verdict), claim("faster training", speed_verdict)],
+                            speed="BN first", usable_range="from 0.9 to 3", effective={"summary": "norms grow"}),
+        "paper_mnist": chapter("mlp"),
+        "what_bn_does": chapter(headline_noisy="noisy", headline_batch="batch", headline_population="pop"),
+        "regularisation": chapter("reg"),
+    }
+
+
+def test_conclusion_collects_every_chapter_and_the_ledger():
+    v = fd.conclusion_findings(conclusion_inputs())
+    assert v["n_claims"] == 4 and v["verdict_counts"] == "2 supported, 1 not supported, 1 mixed"
+    assert "| Does BN allow larger learning rates? | \"not noticed\" | from 0.9 to 3 ({doc}`lr_sweep`) |" in v["table"]
+    assert "- noisy ({doc}`what_bn_does`)" in v["found"] and "- norms grow ({doc}`lr_sweep`)" in v["found"]
+    assert v["ledger"].count("\n") == 5  # header, rule, four claims
+    assert v["answer"].startswith("The review's \"not noticed\" holds for what it measured")
+    assert "the range of usable learning rates and the speed of training" in v["answer"]
+
+
+def test_conclusion_answer_follows_the_verdicts():
+    v = fd.conclusion_findings(conclusion_inputs(final_clear=1, lr_verdict="not supported",
+                                                 speed_verdict="not supported"))
+    assert v["answer"].startswith("Even the review's own measure")
+    assert "our runs do not show the paper's advantage either" in v["answer"]
+    only_lr = fd.conclusion_findings(conclusion_inputs(speed_verdict="not supported"))["answer"]
+    assert "are about the range of usable learning rates, and there" in only_lr
