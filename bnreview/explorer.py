@@ -9,7 +9,8 @@ kernel.
 The runs are those of the learning-rate chapter (:func:`bnreview.experiments.sweep_config`:
 one epoch over the training set, test accuracy every 100 steps; seed 0), so they are shared
 through the run cache: that chapter already trains no BN and BN on all four layers at every
-learning rate, and every placement at lr 3; the explorer adds the other placements.
+learning rate, and every placement at lr 0.1, 0.9 and 3; the explorer adds the other placements at the
+other learning rates.
 
 * :func:`compute_grid` trains (or reads from the cache) the grid; :func:`grid_settings`
   gives the full profile's grid or, under ``BNREVIEW_QUICK=1``, a much smaller one.
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bnreview import cache, experiments
+from bnreview import cache, experiments, findings
 from bnreview.models import BN_LAYERS
 from bnreview.train import History, TrainConfig, is_quick
 
@@ -154,7 +155,7 @@ class Grid:
         return self.runs[i, j].final_test_acc
 
     def n_train_text(self) -> str:
-        return "all 60,000" if self.n_train is None else f"{self.n_train:,}"
+        return f"{60_000 - self.config.val_size:,}" if self.n_train is None else f"{self.n_train:,}"
 
 
 def compute_grid(
@@ -205,19 +206,26 @@ def run_title(grid: Grid, i: int, j: int) -> str:
     return f"{run_label(grid, i, j)}: {outcome(grid.runs[i, j])}"
 
 
-def summary(grid: Grid) -> dict:
-    """Numbers for the chapter's text: per placement the best run and the largest learning rate that did not diverge."""
+def summary(grid: Grid, accuracy: float = findings.TRAINS_ACCURACY) -> dict:
+    """Numbers for the chapter's text, per placement, with the book's one set of criteria (:mod:`bnreview.findings`):
+
+    - ``best_lr``: the learning rate chosen on the held-out validation images
+      (:func:`~bnreview.findings.best_by_validation`), ``best_acc`` its final test accuracy (%);
+    - ``largest_trains_lr``: the largest learning rate that trains (:func:`~bnreview.findings.trains`: the
+      run ends at ``accuracy`` test accuracy or more and did not diverge), here on the grid's one seed;
+    - ``min_diverged_lr``/``n_diverged``: the smallest learning rate at which the run diverged, and how many did.
+    """
     out = {}
     for j, p in enumerate(grid.placements):
-        accs = [grid.final_acc(i, j) for i in range(len(grid.lrs))]
-        best = max(range(len(accs)), key=lambda i: (not grid.runs[i, j].diverged, accs[i]))
-        stable = [grid.lrs[i] for i in range(len(grid.lrs)) if not grid.runs[i, j].diverged]
-        diverged = [grid.lrs[i] for i in range(len(grid.lrs)) if grid.runs[i, j].diverged]
+        runs = {lr: [grid.runs[i, j]] for i, lr in enumerate(grid.lrs)}
+        best = findings.best_by_validation(runs, grid.lrs)
+        diverged = [lr for lr in grid.lrs if runs[lr][0].diverged]
         out[p.key] = {
             "label": p.label,
-            "best_lr": grid.lrs[best],
-            "best_acc": 100 * accs[best],
-            "max_stable_lr": max(stable) if stable else None,
+            "best_lr": best,
+            "best_acc": 100 * runs[best][0].final_test_acc,
+            "largest_trains_lr": findings.largest_trainable_lr({(p.key, lr): r for lr, r in runs.items()}, p.key,
+                                                               accuracy),
             "min_diverged_lr": min(diverged) if diverged else None,
             "n_diverged": len(diverged),
         }
@@ -225,6 +233,23 @@ def summary(grid: Grid) -> dict:
     out["seconds_per_run"] = sum(seconds) / max(len(seconds), 1)
     out["seconds_total"] = sum(seconds)
     return out
+
+
+def summary_markdown(grid: Grid, accuracy: float = findings.TRAINS_ACCURACY) -> str:
+    """:func:`summary` as a Markdown table, one row per placement, in the words of the book's criteria."""
+    numbers = summary(grid, accuracy)
+
+    def lr_or_dash(lr):
+        return "-" if lr is None else lr_text(lr)
+
+    rows = [f"| BN placement | lr chosen on validation | its final test accuracy | largest lr that trains "
+            f"(ends at {100 * accuracy:g}% or more, no divergence; seed {grid.config.seed}) | runs that diverged |",
+            "| --- | ---: | ---: | ---: | ---: |"]
+    for p in grid.placements:
+        row = numbers[p.key]
+        rows.append(f"| {p.label} | {lr_text(row['best_lr'])} | {row['best_acc']:.2f}% | "
+                    f"{lr_or_dash(row['largest_trains_lr'])} | {row['n_diverged']} of {len(grid.lrs)} |")
+    return "\n".join(rows)
 
 
 # --- the static figure ---------------------------------------------------------------------
@@ -254,7 +279,8 @@ def accuracy_vs_lr(grid: Grid, ax=None):
 def settings_text(grid: Grid) -> str:
     c = grid.config
     epochs = f"{c.epochs} epoch{'s' * (c.epochs != 1)}"
-    return (f"{grid.steps:,} SGD steps ({epochs} over {grid.n_train_text()} training images), "
+    held_out = f", {c.val_size:,} held out" if c.val_size else ""
+    return (f"{grid.steps:,} SGD steps ({epochs} over {grid.n_train_text()} training images{held_out}), "
             f"batch {c.batch_size}, seed {c.seed}")
 
 

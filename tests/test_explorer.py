@@ -131,12 +131,34 @@ def test_plotly_src_none_emits_no_script_tag(grid, monkeypatch):
 def test_summary_and_static_figure(grid):
     numbers = explorer.summary(grid)
     assert numbers["none"]["best_lr"] == 0.1 and numbers["all"]["min_diverged_lr"] == 1e4
-    assert numbers["all"]["max_stable_lr"] == 0.1 and numbers["fc1"]["n_diverged"] == 1
+    assert numbers["fc1"]["n_diverged"] == 1
     assert numbers["seconds_per_run"] > 0
     fig = explorer.accuracy_vs_lr(grid)
     ax = fig.axes[0]
-    assert ax.get_xscale() == "log" and "2 SGD steps (1 epoch over 128 training images)" in ax.get_title()
+    assert ax.get_xscale() == "log" and "2 SGD steps (1 epoch over 128 training images, 64 held out)" in ax.get_title()
     assert len(ax.get_legend().get_texts()) == len(KEYS) + 1  # the placements and "diverged"
+
+
+def test_summary_uses_the_books_one_criterion_for_the_largest_lr_that_trains(grid):
+    """Not "did not diverge": the run must also end at the accuracy (findings.trains), like the lr chapter's."""
+    h = grid.run(0.1, "all")
+    assert not h.diverged
+    below, above = h.final_test_acc + 0.01, h.final_test_acc - 0.01
+    assert explorer.summary(grid, accuracy=below)["all"]["largest_trains_lr"] is None  # did not diverge, yet fails
+    assert explorer.summary(grid, accuracy=above)["all"]["largest_trains_lr"] == 0.1  # 1e4 diverged: fails
+    table = explorer.summary_markdown(grid, accuracy=below)
+    assert "largest lr that trains (ends at" in table and "did not diverge" not in table
+    assert table.count("\n") == 1 + len(KEYS) and "lr chosen on validation" in table
+
+
+def test_best_learning_rate_is_chosen_on_validation_not_test(grid, monkeypatch):
+    from bnreview import findings
+
+    chosen = []
+    real = findings.best_by_validation
+    monkeypatch.setattr(findings, "best_by_validation", lambda runs, keys=None: chosen.append(runs) or real(runs, keys))
+    explorer.summary(grid)
+    assert len(chosen) == len(KEYS) and all(h.val_acc for runs in chosen for hs in runs.values() for h in hs)
 
 
 def test_loss_smoothing_leaves_gaps_for_non_finite_losses():
@@ -154,3 +176,18 @@ def test_accuracy_points_end_at_the_final_step(grid):
 
 def test_every_placement_has_a_label():
     assert len({p.label for p in PLACEMENTS}) == len(PLACEMENTS)
+
+
+def test_explorer_findings_quote_the_sweeps_usable_range_and_the_grids_speed(grid):
+    from bnreview import findings as fd
+
+    sweep = {(fd.LR_NO_BN, lr): [grid.run(lr, "none")] * 3 for lr in LRS} | {
+        (fd.LR_BN, lr): [grid.run(lr, "all")] * 3 for lr in LRS}
+    v = fd.explorer_findings(grid, sweep)
+    assert v["ex_usable_range"] == fd.usable_range_text(sweep, fd.LR_NO_BN, fd.LR_BN)  # the one result, 3 seeds
+    assert v["ex_sweep_seeds"] == 3 and v["ex_n_runs"] == len(LRS) * len(KEYS)
+    assert v["ex_speed"].startswith("In the explorer's runs (seed 0 alone), the run with BN reaches 97%")
+    assert v["ex_table"] == explorer.summary_markdown(grid)
+    assert "does not claim that BN trains faster at every learning rate" in v["ex_paper_claim"]
+    assert v["learned"].count("\n- ") == 2
+    assert all(isinstance(x, (str, int, float)) for x in fd.glueable_values(v).values())

@@ -1,0 +1,160 @@
+"""The learning-rate chapter's findings (bnreview.findings, section "Chapter: lr_sweep") on small synthetic runs."""
+
+import math
+
+import pytest
+
+from bnreview import findings as fd
+from bnreview.train import History
+
+NO, BN = fd.LR_NO_BN, fd.LR_BN
+
+
+def run(final: float, lr: float = 0.1, diverged: bool = False, val: float | None = None, reach97: int | None = None,
+        norms=(2.0, 2.0), seed: int = 0) -> History:
+    """A one-epoch run: final test accuracy, validation accuracy, the step it first reached 97% (None: never),
+    conv2's weight norm at each probe."""
+    steps = [0, 100, 200, 300]
+    accs = [0.1] + [0.97 if reach97 is not None and s >= reach97 else 0.5 for s in steps[1:]]
+    return History(config={"lr": lr, "batch_size": 64, "seed": seed, "val_size": 5000, "n_train": None,
+                           "eval_every": 100},
+                   test_acc=[final], val_acc=[final if val is None else val], diverged=diverged,
+                   epoch_seconds=[1.0], steps_per_epoch=300, eval_steps=steps, eval_acc=accs,
+                   probe_steps=list(range(len(norms))), probes={"conv2": {"weight_norm": list(norms)}})
+
+
+def seeds(n=3, **kw):
+    return [run(seed=s, **kw) for s in range(n)]
+
+
+def sweep():
+    """No BN trains up to 0.1 (0.9 ends below 97%, 3 diverges); BN up to 0.9; BN reaches 97% sooner at 0.1 and 0.9."""
+    return {
+        (NO, 0.1): seeds(lr=0.1, final=0.975, val=0.975, reach97=300, norms=(2.0, 2.2)),
+        (NO, 0.9): seeds(lr=0.9, final=0.965, val=0.965, norms=(2.0, 3.0)),
+        (NO, 3.0): seeds(lr=3.0, final=0.1, diverged=True, norms=(2.0, math.inf)),
+        (BN, 0.1): seeds(lr=0.1, final=0.98, val=0.98, reach97=100, norms=(2.0, 2.5)),
+        (BN, 0.9): seeds(lr=0.9, final=0.985, val=0.99, reach97=200, norms=(2.0, 6.0)),
+        (BN, 3.0): seeds(lr=3.0, final=0.95, val=0.95, norms=(2.0, 9.0)),
+    }
+
+
+def placement(after_all=0.98, before_all=0.99, lrs=(0.1, 0.9)):
+    grid = {}
+    for lr in lrs:
+        grid["no BN", "-", lr] = seeds(final=0.96, val=0.96)
+        grid["all four", "before", lr] = [run(final=before_all + 0.001 * s, val=before_all, seed=s) for s in range(3)]
+        grid["all four", "after", lr] = [run(final=after_all + 0.001 * s, val=after_all, seed=s) for s in range(3)]
+        grid["fc1 only", "before", lr] = seeds(final=0.975, val=0.975)
+        grid["fc1 only", "after", lr] = seeds(final=0.975, val=0.975)
+    return grid
+
+
+def test_steps_and_sooner_follow_the_clear_difference_criterion():
+    assert fd.steps_to_accuracy([run(0.98, reach97=200), run(0.9)], 0.97) == [200.0, math.inf]
+    fast, slow = seeds(final=0.98, reach97=100), seeds(final=0.98, reach97=300)
+    assert fd.reaches_sooner(slow, fast, 0.97) and not fd.reaches_sooner(fast, slow, 0.97)
+    overlap = [run(0.98, reach97=100), run(0.98, reach97=300)]
+    assert not fd.reaches_sooner(slow, overlap, 0.97)  # one seed ties the slowest: an overlap, not sooner
+    assert not fd.reaches_sooner(seeds(final=0.5), seeds(final=0.5), 0.97)  # neither gets there
+    assert fd.reaches_sooner(seeds(final=0.5), fast, 0.97)  # getting there where the other never does
+    assert not fd.reaches_sooner([], fast, 0.97)
+
+
+def test_speed_sentence_counts_where_bn_is_clearly_sooner():
+    text, n_bn, n = fd.speed_text(sweep(), NO, BN)
+    assert (n_bn, n) == (2, 3)
+    assert "at 2 of the 3 learning rates (0.1, 0.9)" in text and "the reverse holds at 0 (none)" in text
+    assert "at the other 1 (3)" in text
+
+
+def test_findings_quote_the_one_usable_range_and_choose_on_validation():
+    v = fd.lr_sweep_findings(sweep(), placement())
+    assert v["usable_range"] == fd.usable_range_text(sweep(), NO, BN)
+    assert v["usable_range"].startswith("BN widens the usable range of learning rates from 0.1 to 0.9 (1 grid step, x9")
+    assert (v["nobn_largest"], v["bn_largest"]) == ("0.1", "0.9")
+    assert (v["nobn_best_lr"], v["bn_best_lr"]) == (0.1, 0.9)  # by validation accuracy
+    assert "lr 0.1 without BN, 0.9 with BN" in v["best_compare"] and "+1.00 points, is clear" in v["best_compare"]
+    assert v["review_compare"].startswith("At the review's lr 0.9: final test accuracy: with BN 98.50%")
+    assert "3 of 3 seeds with BN" not in v["top_text"] and "0 of 3 seeds with BN and 3 of 3 without" in v["top_text"]
+    assert v["n_runs"] == 18 and v["n_seeds"] == 3 and v["n_train"] == "55,000" and v["lrs"] == "0.1, 0.9, 3"
+    assert "55,000 images, 5,000 held out" in v["setting"]
+    glued = fd.glueable_values(v)
+    assert "claims" not in glued and "effective" not in glued and all(
+        isinstance(x, (str, int, float)) for x in glued.values())
+
+
+def test_claims_and_learned():
+    v = fd.lr_sweep_findings(sweep(), placement())
+    claims = {c.topic: c for c in v["claims"]}
+    assert claims["larger learning rates"].verdict == "supported"
+    assert claims["faster training"].verdict == "supported"  # 2 of 3
+    assert claims["BN before the nonlinearity"].verdict == "supported"
+    assert claims["larger weights, smaller steps"].verdict == "supported"
+    assert all(c.chapter == "lr_sweep" for c in v["claims"])
+    learned = v["learned"].splitlines()
+    assert len(learned) == 5 and all(line.startswith("- ") and line.endswith(".") for line in learned)
+    assert fd.ledger_markdown(v["claims"]).count("\n") == 1 + len(v["claims"])
+
+
+def test_no_learning_rate_trains_and_a_single_seed():
+    bad = {(NO, 0.1): [run(0.5, val=0.5)], (BN, 0.1): [run(0.6, val=0.6)]}
+    v = fd.lr_sweep_findings(bad, placement(lrs=(0.1,)))
+    assert v["usable_range"].startswith("no learning rate of the grid trains either network")
+    assert v["usable_range"].endswith("1 seed each)")
+    assert (v["nobn_largest"], v["bn_largest"]) == ("none of the grid", "none of the grid")
+    assert {c.topic: c.verdict for c in v["claims"]}["larger learning rates"] == "not supported"
+    assert "(1 seed)" in v["best_compare"] and "The review's lr 0.9 is not in this grid." == v["review_compare"]
+
+
+def test_placement_per_learning_rate_is_limited_to_what_was_run():
+    both = fd.placement_findings(placement())
+    assert both["before_wins"] == [0.1, 0.9]
+    assert both["overall"].startswith("With BN on all four layers, BN before tanh ends clearly above BN after tanh at "
+                                      "every learning rate run (0.1, 0.9; 3 seeds each)")
+    assert len(both["per_lr"]) == 2 and both["per_lr"][0].startswith("At lr 0.1, 4 of the 5 settings train")
+    assert "fc1 only: 97.50% before against 97.50% after, within the spread of the seeds" in both["per_lr"][0]
+    assert "the setting chosen on validation is all four (before tanh)" in both["per_lr"][0]
+    tie = fd.placement_findings(placement(after_all=0.99))
+    assert tie["before_wins"] == [] and "never ends clearly above" in tie["overall"]
+    flipped = fd.placement_findings(placement(after_all=0.995, before_all=0.98))
+    assert flipped["after_wins"] == [0.1, 0.9] and "clearly higher after tanh" in flipped["per_lr"][1]
+    table = both["table"]
+    assert table.count("\n") == 1 + 10
+    assert "| 0.1 | all four | before tanh | 99.10% ± 0.10 (3 seeds, 99.00 to 99.20) |" in table
+
+
+def test_placement_mixed_over_learning_rates():
+    grid = placement()
+    grid.update({k[:2] + (3.0,): v for k, v in placement(after_all=0.99).items() if k[2] == 0.1})
+    pl = fd.placement_findings(grid)
+    assert pl["before_wins"] == [0.1, 0.9] and "at lr 0.1, 0.9 but not at 3" in pl["overall"]
+    v = fd.lr_sweep_findings(sweep(), grid)
+    assert {c.topic: c.verdict for c in v["claims"]}["BN before the nonlinearity"] == "mixed"
+
+
+def test_weight_growth_and_effective_learning_rate():
+    runs = [run(0.98, lr=0.9, norms=(2.0, 4.0)), run(0.98, lr=0.9, norms=(2.0, math.nan, 6.0))]
+    assert fd.weight_growth(runs, "conv2").values == (2.0, 3.0)
+    assert fd.effective_lr(runs, "conv2").values == pytest.approx((0.9 / 16, 0.9 / 36))
+    diverged = run(0.1, lr=3.0, diverged=True, norms=(2.0, 5.0, math.inf))
+    assert fd.weight_norms(diverged, "conv2") == (2.0, 5.0)  # the last finite probe
+
+
+def test_effective_learning_rate_sentence():
+    eff = fd.effective_lr_findings(sweep(), NO, BN, "conv2", (0.1, 0.9, 7.0))
+    assert eff["norm_lrs"] == [0.1, 0.9] and eff["grows"]  # 7 is not in the sweep: left out
+    assert eff[0.9]["growth_bn"].mean == pytest.approx(3.0) and eff[0.9]["growth_nobn"].mean == pytest.approx(1.5)
+    assert eff[0.9]["effective"].mean == pytest.approx(0.9 / 36)
+    assert eff["nominal_ratio"] == pytest.approx(9)
+    assert eff["effective_ratio"] == pytest.approx((0.9 / 36) / (0.1 / 6.25))
+    assert "a x9 range of nominal learning rates (0.1 to 0.9) ends as a x1.56 range of effective ones" in eff["summary"]
+    assert ("at lr 0.1, conv2's weight norm grows x1.25 ± 0.00 (3 seeds, 1.25 to 1.25) with BN, clearly more than "
+            "the x1.10") in eff["text"]
+    flat = {(NO, lr): seeds(lr=lr, final=0.98) for lr in (0.1, 0.9)} | {(BN, lr): seeds(lr=lr, final=0.98)
+                                                                        for lr in (0.1, 0.9)}
+    same = fd.effective_lr_findings(flat, NO, BN, "conv2", (0.1, 0.9))
+    assert not same["grows"] and "does not take back the larger rate" in same["summary"]
+    none = fd.effective_lr_findings(sweep(), NO, BN, "conv2", (7.0,))
+    assert none["norm_lrs"] == [] and not none["grows"]
+    assert none["text"] == "No learning rate of the sweep was compared."
