@@ -1106,9 +1106,8 @@ def population_findings(inference: dict) -> dict:
             f"standard deviations from Algorithm 2's at batch {sizes[0]} and {gm[sizes[-1]]:.3f} at batch {sizes[-1]}; "
             f"the standard deviations differ by {gs[sizes[0]]:.3f} and {gs[sizes[-1]]:.3f} (relative).")
     headline = (f"Algorithm 2's population statistics against PyTorch's moving averages: higher test accuracy in "
-                f"{n_up} of {len(all_diffs)} BN runs, by {statistics.fmean(all_diffs):+.2f} points on average, clearly "
-                f"higher at batch {_listing(better)}" + (f", clearly lower at batch {_listing(worse)}" if worse else "")
-                + f"; the largest mean difference is at batch {biggest}: {big.text(2, ' points')}.")
+                f"{n_up} of {len(all_diffs)} BN runs, by {statistics.fmean(all_diffs):+.2f} points on average; "
+                + "; ".join(groups) + f"; the largest mean difference is at batch {biggest}: {big.text(2, ' points')}.")
     return {"table": "\n".join(rows), "text": text, "gaps": gaps, "better": better, "worse": worse,
             "headline": headline}
 
