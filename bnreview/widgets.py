@@ -45,8 +45,8 @@ N_TRAIN_OPTIONS = (2_000, 10_000, 30_000, MNIST_TRAIN_SIZE)
 LR_RANGE = (1e-3, 10.0)  # the learning-rate slider's ends (log scale)
 MAX_EPOCHS = 50
 LIVE_ONLY_MESSAGE = (
-    "Live retraining needs a running Jupyter kernel: run this notebook locally "
-    "(make book's venv: `.venv/bin/jupyter lab chapters/`) or via the launch buttons"
+    "Live retraining needs a running Jupyter kernel: download this notebook (the download button at the top "
+    "of the page) and run it locally (make book's venv: `.venv/bin/jupyter lab chapters/`)"
 )
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

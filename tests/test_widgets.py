@@ -81,6 +81,7 @@ def test_mime_bundle_has_the_widget_view_and_a_static_fallback():
     assert "model_id" in bundle[WIDGET_VIEW]
     assert bundle["text/plain"] == LIVE_ONLY_MESSAGE
     assert "Live retraining needs a running Jupyter kernel" in bundle["text/html"]
+    assert "launch" not in LIVE_ONLY_MESSAGE  # the build has no launch buttons while repository.url is empty
     assert "<code>.venv/bin/jupyter lab chapters/</code>" in bundle["text/html"]
 
 

@@ -1,0 +1,235 @@
+"""Findings of the chapters motivation, algorithm, baseline, lenet_bn and regularisation on small synthetic runs."""
+
+import math
+
+import pytest
+import torch
+
+from bnreview import findings as fd
+from bnreview.train import History, saturated
+
+LAYERS = fd.MOT_LAYERS
+SCALES = fd.MOT_QUOTED_SCALES  # the scales the prose quotes, and no more (fast)
+
+
+# --- motivation
+
+
+@pytest.mark.parametrize("activation, expected", [("tanh", 1.818), ("sigmoid", 3.637)])
+def test_saturation_threshold_is_where_train_saturated_switches(activation, expected):
+    t = fd.saturation_threshold(activation)
+    assert t == pytest.approx(expected, abs=1e-3)
+    below, above = saturated(torch.tensor([t - 1e-3, -(t - 1e-3)]), activation), saturated(
+        torch.tensor([t + 1e-3, -(t + 1e-3)]), activation)
+    assert not below.any() and above.all()
+
+
+def test_saturation_threshold_refuses_other_activations():
+    with pytest.raises(ValueError, match="'tanh', 'sigmoid'"):
+        fd.saturation_threshold("relu")
+
+
+def test_saturation_table_grows_with_the_scale():
+    table = fd.saturation_table((0.1, 1, 10), n=10_000)
+    for name in ("tanh", "sigmoid"):
+        sat, slope = table[name]["saturated"], table[name]["mean_slope"]
+        assert sat[0] == 0 and sat[0] < sat[1] < sat[2] and slope[0] > slope[1] > slope[2]
+    assert table["tanh"]["saturated"][1] > table["sigmoid"]["saturated"][1]  # the sigmoid is a stretched tanh
+
+
+def probed(seed: int, spreads: dict[str, tuple[float, float]], sat: dict[str, float]) -> History:
+    """A run whose layers' 15-85th percentile spread goes from start to end, with a share saturated at the end."""
+    probes = {layer: {"p15": [-a / 2, -b / 2], "p85": [a / 2, b / 2], "p50": [0.0, 0.0],
+                      "saturated": [0.0, sat[layer]]} for layer, (a, b) in spreads.items()}
+    return History(config={"lr": 0.9, "batch_size": 64, "epochs": 10, "seed": seed, "probe_every": 50},
+                   probe_steps=[0, 50], probes=probes)
+
+
+def motivation_runs(n=3, bn_factor=2.0, bn_sat=0.3):
+    base = [probed(s, {layer: (0.5, 5.0 + 0.1 * s) for layer in LAYERS}, {layer: 0.7 for layer in LAYERS})
+            for s in range(n)]
+    bn = [probed(s, {layer: (1.0, bn_factor + 0.01 * s) for layer in LAYERS},
+                 {layer: bn_sat + (0.1 if layer == "conv2" else 0) for layer in LAYERS}) for s in range(n)]
+    return base, bn
+
+
+def test_motivation_says_bn_slows_the_drift_but_does_not_hold_it_still():
+    v = fd.motivation_findings(*motivation_runs(), scales=SCALES)
+    assert v["thr_sigmoid"] == pytest.approx(3.64, abs=0.01) and v["thr_tanh"] == pytest.approx(1.82, abs=0.01)
+    assert v["top_saturated_bn"] == "conv2" and v["still"] == 0 and v["n_slower"] == 4
+    assert "slows the drift of the layers' inputs in every layer but does not hold them still" in v["headline"]
+    assert "conv2 at 40.0% with BN" in v["headline"]
+    assert [c.verdict for c in v["claims"]] == ["mixed", "supported"]
+    assert "|z| > 3.64 for the logistic sigmoid" in v["learned"]
+    assert "| conv2 | BN |" in v["table"]
+
+
+def test_motivation_when_bn_holds_the_inputs_still():
+    v = fd.motivation_findings(*motivation_runs(bn_factor=1.05), scales=SCALES)
+    assert v["still"] == 1 and "BN holds the layers' inputs still" in v["headline"]
+    assert v["claims"][0].verdict == "supported"
+
+
+def test_motivation_when_bn_does_not_slow_anything():
+    base, bn = motivation_runs(bn_factor=20.0, bn_sat=0.8)
+    v = fd.motivation_findings(base, bn, scales=SCALES)
+    assert v["n_slower"] == 0 and "BN does not hold the layers' inputs still" in v["headline"]
+    assert [c.verdict for c in v["claims"]] == ["not supported", "not supported"]
+
+
+def test_motivation_with_a_single_seed():
+    v = fd.motivation_findings(*motivation_runs(n=1), scales=SCALES)
+    assert v["n_seeds"] == 1 and "seed 0" in v["setting"] and "(1 seed)" in v["table"]
+
+
+# --- algorithm
+
+
+def test_algorithm_findings_match_torch_and_list_the_slips():
+    v = fd.algorithm_findings(shapes=((8, 3), (4, 2, 3, 3)))
+    assert v["alg_same"] == 1 and v["alg_largest"] < fd.ALG_TOLERANCE
+    assert "let" in v["alg_slips"] and "W be the input data" in v["alg_slips"] and v["alg_slips"].startswith("1. ") and "5. It lets" in v["alg_slips"]
+    assert "we can track the accuracy of a model as it trains" in v["learned"]
+
+
+# --- baseline and lenet_bn
+
+
+def trained(final, seed=0, first=None, seconds=1.0, loss=0.05, per_class=None, steps=(0.3, 0.2), impl="ours",
+            bn=()):
+    accs = [final if first is None else first, final]
+    return History(config={"lr": 0.9, "batch_size": 64, "epochs": 2, "n_train": None, "seed": seed, "bn": list(bn),
+                           "bn_impl": impl},
+                   test_acc=accs, test_loss=[loss, loss], train_loss=[0.2, 0.1], epoch_seconds=[seconds, seconds],
+                   step_loss=list(steps), per_class_acc=per_class or [0.99] * 9 + [0.97], steps_per_epoch=1)
+
+
+def test_baseline_findings_anchor_and_hardest_digits():
+    runs = [trained(0.988, 0, per_class=[0.99] * 9 + [0.97]), trained(0.9865, 1, per_class=[0.95] + [0.99] * 9)]
+    v = fd.baseline_findings(runs[0], runs)
+    assert v["base_acc"] == pytest.approx(98.8) and v["worst_digit"] == 9 and v["base_epochs"] == 2
+    assert "is above the 0.95% LeCun et al. report for LeNet-5 without distortions in every seed" in v["base_seeds"]
+    assert "9 in seed 0, 0 in seed 1" in v["base_hardest"] and "changes from seed to seed" in v["base_hardest"]
+    assert v["claims"][0].verdict == "supported"  # both reach the review's 98%
+
+
+def test_baseline_below_the_review_98_is_not_supported_and_a_tie_with_lecun_is_both_sides():
+    runs = [trained(0.9905, 0), trained(0.97, 1)]
+    v = fd.baseline_findings(runs[0], runs)
+    assert "lies on both sides of the 0.95%" in v["base_seeds"] and v["claims"][0].verdict == "not supported"
+
+
+def review_runs(base_final=(0.987, 0.986, 0.9875), bn_final=(0.99, 0.991, 0.9895), bn_first=0.98, base_first=0.97,
+                base_sec=(10, 11, 12), bn_sec=(13, 14, 15)):
+    base = [trained(f, s, first=base_first, seconds=t) for s, (f, t) in enumerate(zip(base_final, base_sec))]
+    bn = [trained(f, s, first=bn_first, seconds=t, bn=LAYERS) for s, (f, t) in enumerate(zip(bn_final, bn_sec))]
+    return base, bn
+
+
+def test_review_findings_values_sentences_and_claims():
+    base, bn = review_runs()
+    torch_run = trained(0.99, 0, first=0.98, seconds=13.0, impl="torch", steps=(0.3, 0.2000001), bn=LAYERS)
+    v = fd.review_findings(base, bn, torch_run)
+    assert v["final_clear"] == 1 and v["final_difference"] == pytest.approx(1 / 3, abs=1e-6)
+    assert v["time_ratio"] == pytest.approx(14 / 11) and v["sec_bn"] == 14 and v["sec_base"] == 11
+    assert "BN is 27% slower per epoch; every run of one is slower" in v["time_text"]
+    assert v["impl_ratio"] == pytest.approx(1.0) and v["impl_points"] == pytest.approx(0.0)
+    assert v["impl_verdict"] == "supported" and v["impl_same_epochs"] == 2
+    assert v["headline"].startswith("At the review's settings (lr 0.9, batch 64, 2 epochs, 60,000 images, seeds 0, 1, "
+                                    "2), BN ends clearly higher")
+    assert [c.verdict for c in v["claims"]] == ["supported", "not tested", "supported"]
+    assert all(isinstance(v[k], str) for k in ("headline", "learned", "epoch1_compare", "impl_text"))
+
+
+def test_review_findings_overlapping_seeds_and_only_early_gain_is_mixed():
+    base, bn = review_runs(bn_final=(0.986, 0.9885, 0.987), base_sec=(10, 14, 12), bn_sec=(13, 11, 15))
+    torch_run = trained(0.985, 0, seconds=20.0, impl="torch", bn=LAYERS)
+    v = fd.review_findings(base, bn, torch_run)
+    assert "the final accuracies do not separate the two networks" in v["headline"]
+    assert "the runs' times overlap" in v["time_text"]
+    assert v["claims"][0].verdict == "mixed"  # clearly higher after one epoch only
+    assert v["impl_verdict"] == "not supported"  # 0.1 points apart and 35% slower
+
+
+def test_review_findings_single_seed_and_missing_seed():
+    base, bn = review_runs(base_final=(0.987,), bn_final=(0.987,), base_sec=(10,), bn_sec=(10,))
+    v = fd.review_findings(base, bn, trained(0.987, 0, seconds=10.5, impl="torch", bn=LAYERS))
+    assert "(1 seed)" in v["final_compare"] and "within the spread" in v["final_compare"]
+    assert v["impl_verdict"] == "supported"
+    with pytest.raises(ValueError, match="torch_run's seed"):
+        fd.review_findings(base, bn, trained(0.987, 5, impl="torch"))
+
+
+def test_unsteady_epoch_times_are_flagged_and_do_not_decide_the_implementation_verdict():
+    base, bn = review_runs()
+    bn[0].epoch_seconds = [10.0, 40.0]  # one epoch four times as long as the other: the machine was busy
+    v = fd.review_findings(base, bn, trained(0.99, 0, seconds=13.0, impl="torch", bn=LAYERS))
+    assert v["time_swing"] == 4.0 and "these times are rough" in v["time_text"]
+    assert "these times are rough" in v["impl_text"] and v["impl_verdict"] == "supported"  # the accuracies agree
+    assert fd.epoch_time_swing(review_runs()[0]) == 1.0 and fd.time_caveat(1.2) == ""
+
+
+# --- regularisation
+
+
+def reg_run(test, seed, bn=(), dropout=0.0):
+    return History(config={"lr": 0.3, "batch_size": 64, "epochs": 15, "n_train": 2000, "seed": seed, "bn": list(bn),
+                           "dropout": dropout}, test_acc=[test * 0.9, test])
+
+
+def reg_runs(tests: dict[str, tuple[float, ...]]):
+    setting = {"neither": ((), 0.0), "dropout": ((), 0.5), "BN": (LAYERS, 0.0), "BN + dropout": (LAYERS, 0.5)}
+    return {name: [reg_run(t, s, *setting[name]) for s, t in enumerate(tests[name])] for name in setting}
+
+
+TRAIN = {"neither": 1.0, "dropout": 0.99, "BN": 1.0, "BN + dropout": 0.995}
+
+
+def fit(h):
+    return TRAIN["BN" if h.config["bn"] else "neither"] - (0.005 if h.config["dropout"] else 0)
+
+
+def test_regularisation_bn_narrows_the_gap_and_lets_dropout_go():
+    runs = reg_runs({"neither": (0.95, 0.951, 0.952), "dropout": (0.96, 0.961, 0.962),
+                     "BN": (0.965, 0.966, 0.967), "BN + dropout": (0.964, 0.966, 0.968)})
+    v = fd.regularisation_findings(runs, fit)
+    assert v["gaps"]["neither"] == pytest.approx([5.0, 4.9, 4.8])
+    assert v["verdict_gap"] == "BN clearly narrows the train-test gap"
+    assert v["verdict_dropout"] == "BN alone ends clearly above dropout alone"
+    assert v["verdict_both"] == "adding dropout to BN makes no clear difference"
+    assert [c.verdict for c in v["claims"]] == ["supported", "supported"]
+    assert "fixed subset of 2,000 training images, dropout 0.5" in v["setting"] and v["n_seeds"] == 3
+    assert "| BN + dropout |" in v["table"]
+    assert v["drop_bn"] == 0 and "0.0 points with BN" in v["unsteady"]  # every run rises from epoch 1 to 2
+
+
+def test_largest_epoch_drop():
+    h = History(config={}, test_acc=[0.9, 0.95, 0.7, 0.96])
+    assert fd.largest_epoch_drop([h]) == pytest.approx(25.0)
+    assert fd.largest_epoch_drop([History(config={}, test_acc=[0.9])]) == 0.0
+
+
+def test_regularisation_dropout_still_helps_with_bn():
+    runs = reg_runs({"neither": (0.95, 0.951, 0.952), "dropout": (0.97, 0.971, 0.972),
+                     "BN": (0.95, 0.952, 0.953), "BN + dropout": (0.975, 0.976, 0.977)})
+    v = fd.regularisation_findings(runs, fit)
+    assert v["verdict_gap"] == "BN does not clearly change the train-test gap"
+    assert v["verdict_dropout"] == "BN alone ends clearly below dropout alone"
+    assert v["verdict_both"] == "adding dropout to BN clearly helps"
+    assert [c.verdict for c in v["claims"]] == ["not supported", "not supported"]
+
+
+def test_regularisation_single_seed_and_missing_variant():
+    runs = reg_runs({"neither": (0.95,), "dropout": (0.96,), "BN": (0.96,), "BN + dropout": (0.96,)})
+    v = fd.regularisation_findings(runs, fit)
+    assert v["n_seeds"] == 1 and "(1 seed)" in v["table"]
+    assert v["verdict_dropout"].endswith("within the spread of the seeds")
+    del runs["dropout"]
+    with pytest.raises(ValueError, match="dropout"):
+        fd.regularisation_findings(runs, fit)
+
+
+def test_train_test_gap_needs_one_training_accuracy_per_run():
+    with pytest.raises(ValueError):
+        fd.train_test_gaps([reg_run(0.9, 0)], [1.0, 1.0])
+    assert math.isclose(fd.train_test_gaps([reg_run(0.9, 0)], [1.0]).mean, 10.0)
