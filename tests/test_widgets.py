@@ -114,13 +114,11 @@ def test_train_runs_in_the_background_and_shows_the_run():
     assert load_cached(p.last_config) is not None  # stored for next time
 
 
-def test_an_identical_second_click_comes_from_the_cache_at_once(monkeypatch):
+def test_an_identical_second_click_comes_from_the_cache_without_training(monkeypatch):
     p = panel(draw=True)
     first = run(p)
-    forbid_training(monkeypatch)
-    start = time.perf_counter()
+    forbid_training(monkeypatch)  # how fast a cache hit is belongs to benchmarks/retrain_latency.py, not here
     second = run(p)
-    assert time.perf_counter() - start < 1.0
     assert p.status == "cached" and p.last_source == "cache", p.message_text
     assert second.test_acc == first.test_acc and second.step_loss == first.step_loss
     assert "From the cache" in p.message_text
