@@ -1,4 +1,4 @@
-"""Training speed under load: libgomp's default (spinning) wait policy against bnreview's.
+"""Training speed under load: libgomp's default (spinning) wait policy against passive waiting.
 
     python benchmarks/under_load.py [--steps 300] [--repeats 1] [--competitor busy|train]
                                     [--policy NAME=VALUE ...]
@@ -9,7 +9,7 @@ time, evaluation excluded) in a fresh subprocess for each measurement, because l
 its wait policy once, when torch loads. Four (or more) settings:
 
 * idle, with libgomp's default policy (no ``OMP_WAIT_POLICY``/``GOMP_SPINCOUNT``);
-* idle, with bnreview's policy (``bnreview.OPENMP_WAIT``), or each ``--policy`` given;
+* idle, with the shared-machine policy (``bnreview.SHARED_MACHINE_POLICY``: passive), or each ``--policy`` given;
 * the same two while a competing process keeps one CPU busy: a busy-looping Python process
   (``--competitor busy``), or another training run with the same policy (``--competitor train``,
   the case of two notebooks or a notebook and ``python -m bnreview`` training at once).
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     import bnreview
 
-    policies = [{}] + ([parse_policy(text) for text in args.policy] if args.policy else [dict(bnreview.OPENMP_WAIT)])
+    policies = [{}] + ([parse_policy(text) for text in args.policy] if args.policy else [dict(bnreview.SHARED_MACHINE_POLICY)])
     print(f"{args.steps} steps of batch 64, LeNet with BN on all four layers; competitor: {args.competitor}; "
           f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.2f}")
     seconds, losses = {}, {}
