@@ -120,7 +120,11 @@ def test_population_findings_count_and_criterion():
     assert "within the spread of the seeds at batch 2" in pop["text"]
     one = {2: [{"ema": 0.9, "population": 0.89, "batch": 0.8, "gap_mean": 0.1, "gap_std": 0.1}]}
     p1 = fd.population_findings(one)
-    assert p1["worse"] == [2] and "clearly lower at batch 2" in p1["headline"]
+    assert p1["worse"] == [2] and "clearly lower at batch 2" in p1["headline"] and p1["verdict"] == "not supported"
+    assert pop["verdict"] == "supported"
+    level = {b: [{"ema": 0.9 + 0.01 * s, "population": 0.901 + 0.01 * s, "batch": 0.8, "gap_mean": 0.1, "gap_std": 0.1}
+                 for s in range(3)] for b in (8, 64)}
+    assert fd.population_findings(level)["verdict"] == "mixed"  # always higher, never clearly
 
 
 def test_the_chapter_findings():
