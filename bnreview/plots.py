@@ -167,36 +167,6 @@ def compare_bars(values: dict[str, float], ylabel: str, ax=None, fmt: str = "{:.
     return fig
 
 
-def saturation_vs_scale(scales: np.ndarray | None = None, n: int = 100_000, seed: int = 0):
-    """What happens to tanh and sigmoid units as the spread of their inputs grows.
-
-    Inputs ``z ~ N(0, s^2)`` for each scale ``s``: the fraction of saturated units (slope
-    below a tenth of its maximum) and the mean slope, i.e. how much gradient passes.
-    Returns the figure and a ``{activation: {"scale", "saturated", "mean_slope"}}`` table.
-    """
-    from bnreview.train import saturated
-
-    scales = np.logspace(-1, 1.5, 26) if scales is None else np.asarray(scales)
-    z0 = torch.randn(n, generator=torch.Generator().manual_seed(seed))
-    slopes = {"tanh": lambda z: 1 - torch.tanh(z) ** 2, "sigmoid": lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z)) / 0.25}
-    table = {}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
-    for name, slope in slopes.items():
-        sat = [saturated(z0 * s, name).float().mean().item() for s in scales]
-        mean_slope = [slope(z0 * s).mean().item() for s in scales]
-        table[name] = {"scale": scales.tolist(), "saturated": sat, "mean_slope": mean_slope}
-        left.plot(scales, 100 * np.array(sat), label=name)
-        right.plot(scales, mean_slope, label=name)
-    left.set(xscale="log", xlabel="std of the unit's input, s", ylabel="saturated units (%)",
-             title="Units whose slope is < 10% of its maximum")
-    right.set(xscale="log", xlabel="std of the unit's input, s", ylabel="mean slope / maximum slope",
-              title="How much gradient gets through")
-    for ax in (left, right):
-        ax.grid(alpha=0.3, which="both")
-        ax.legend()
-    return fig, table
-
-
 def layer_statistics(histories: dict[str, History]):
     """Each layer's input to its nonlinearity over training (median and 15-85th percentile band, all units)
     and the fraction of saturated units, one column per run."""
