@@ -49,7 +49,7 @@ def click_and_wait(panel, timeout: float = 1800) -> float:
 
 
 def make_panel(n_train: int, seed: int, draw: bool):
-    from bnreview.train import TrainConfig
+    from bnreview.config import TrainConfig
     from bnreview.widgets import MNIST_TRAIN_SIZE, RetrainPanel
 
     panel = RetrainPanel(config=TrainConfig(lr=0.9, bn="all", epochs=1, n_train=2_000), draw=draw)

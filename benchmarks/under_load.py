@@ -61,7 +61,8 @@ def child(steps: int, policy: dict[str, str], forever: bool) -> None:
     for name in OPENMP_VARS:  # before torch loads libgomp, which reads them once
         os.environ.pop(name, None)
     os.environ.update(policy)
-    from bnreview.train import TrainConfig, train
+    from bnreview.config import TrainConfig
+    from bnreview.train import train
 
     config = TrainConfig(lr=0.1, bn="all", epochs=1, batch_size=64, n_train=steps * 64, seed=0, device="cpu")
     while True:

@@ -16,6 +16,7 @@ Location: ``BNREVIEW_CACHE``, else ``.bnreview-cache/`` in the working directory
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -23,15 +24,16 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 
 import torch
 
-from bnreview import batchnorm, data, models, train as train_module
-from bnreview.train import History, TrainConfig, resolve_device, train
+from bnreview import batchnorm, config as config_module, data, models, probes, train as train_module
+from bnreview.config import TrainConfig, resolve_device
+from bnreview.train import History, train
 
 CACHE_ENV = "BNREVIEW_CACHE"
 DEFAULT_DIR = Path(".bnreview-cache")
@@ -43,7 +45,16 @@ def cache_dir() -> Path:
 
 
 def _source(module: ModuleType) -> bytes:
-    return Path(module.__file__).read_bytes()
+    """What ``module`` computes: its syntax tree without docstrings. Comments, docstrings and layout
+    do not decide a run's numbers, so editing them keeps every cached run; any change to the code misses."""
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 @cache
@@ -54,7 +65,7 @@ def code_version(*extra: ModuleType) -> str:
     module, so editing it misses rather than serving the old numbers.
     """
     digest = hashlib.sha256()
-    for module in (data, batchnorm, models, train_module, *extra):
+    for module in (data, batchnorm, models, config_module, probes, train_module, *extra):
         digest.update(_source(module))
     return digest.hexdigest()[:16]
 
@@ -185,13 +196,6 @@ def _store_or_warn(path: Path, write: Callable[[Path], object]) -> Path | None:
         return None
 
 
-def config_of(history: History) -> TrainConfig:
-    """The :class:`TrainConfig` a run was made with (fields a newer bnreview dropped are ignored)."""
-    known = {f.name for f in fields(TrainConfig)}
-    values = {k: v for k, v in history.config.items() if k in known}
-    return TrainConfig(**{**values, "bn": tuple(values.get("bn", ()))})
-
-
 @dataclass
 class CachedRun:
     """A run and where it came from: ``hit`` (read from ``path``), or trained and stored at ``path``
@@ -256,5 +260,5 @@ def notebook_key() -> str:
     for source in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(source.read_bytes())
     digest.update(data.fingerprint().encode())
-    digest.update(str(train_module.is_quick()).encode())
+    digest.update(str(config_module.is_quick()).encode())
     return digest.hexdigest()[:16]

@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _train(args) -> None:
     from bnreview.cache import cached_run
-    from bnreview.train import TrainConfig, check_device, train
+    from bnreview.config import TrainConfig, check_device
+    from bnreview.train import train
 
     config = TrainConfig(
         lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum,

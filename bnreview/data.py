@@ -152,48 +152,48 @@ def find_root(root: str | os.PathLike | None = None, download: bool = True, data
     )
 
 
-def _check_idx(path: Path, magic: int, gz: bool) -> int:
-    """Validate an IDX file's header and length; return the number of items."""
+def _check_idx(path: Path, magic: int, gz: bool, display: str) -> int:
+    """Validate an IDX file of the data set ``display`` names: its header and length; return the number of items."""
     opener = gzip.open if gz else open
     try:
         with opener(path, "rb") as f:
             header = f.read(16 if magic == IMAGE_MAGIC else 8)
             body = len(f.read()) if gz else path.stat().st_size - len(header)
     except (OSError, EOFError) as exc:
-        raise CorruptDataError(f"{path}: cannot be read ({exc}); replace it with the original MNIST file") from exc
+        raise CorruptDataError(f"{path}: cannot be read ({exc}); replace it with the original {display} file") from exc
     if magic == IMAGE_MAGIC:
         if len(header) < 16:
-            raise CorruptDataError(f"{path}: truncated header ({len(header)} of 16 bytes); replace it with the original MNIST file")
+            raise CorruptDataError(f"{path}: truncated header ({len(header)} of 16 bytes); replace it with the original {display} file")
         found, n, rows, cols = struct.unpack(">IIII", header)
         shape_ok = (rows, cols) == (IMAGE_SIDE, IMAGE_SIDE)
         expected = n * rows * cols
     else:
         if len(header) < 8:
-            raise CorruptDataError(f"{path}: truncated header ({len(header)} of 8 bytes); replace it with the original MNIST file")
+            raise CorruptDataError(f"{path}: truncated header ({len(header)} of 8 bytes); replace it with the original {display} file")
         found, n = struct.unpack(">II", header)
         shape_ok, expected = True, n
     if found != magic:
-        raise CorruptDataError(f"{path}: magic number {found}, expected {magic}: not an MNIST IDX file of this kind")
+        raise CorruptDataError(f"{path}: magic number {found}, expected {magic}: not a {display} IDX file of this kind")
     if not shape_ok:
         raise CorruptDataError(f"{path}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
     if body != expected:
         raise CorruptDataError(
             f"{path}: holds {body} data bytes, its header promises {expected} ({n} items): "
-            "the file is truncated or corrupt; replace it with the original MNIST file"
+            f"the file is truncated or corrupt; replace it with the original {display} file"
         )
     return n
 
 
-def _prepare_split(raw_dir: Path, split: str) -> None:
+def _prepare_split(raw_dir: Path, split: str, display: str) -> None:
     """Validate both files of a split; unpack .gz-only files the way torchvision's download does."""
     counts = []
     for name, magic in zip(_raw_files(split), (IMAGE_MAGIC, LABEL_MAGIC)):
         path = raw_dir / name
         if path.is_file():
-            counts.append(_check_idx(path, magic, gz=False))
+            counts.append(_check_idx(path, magic, gz=False, display=display))
             continue
         gz_path = raw_dir / f"{name}.gz"
-        counts.append(_check_idx(gz_path, magic, gz=True))
+        counts.append(_check_idx(gz_path, magic, gz=True, display=display))
         if not os.access(raw_dir, os.W_OK):
             raise DataNotFoundError(
                 f"{gz_path} is compressed and {raw_dir} is read-only, so it cannot be unpacked; "
@@ -215,7 +215,7 @@ def load_raw(root: str | os.PathLike | None = None, train: bool = True,
     key = (dataset, str(found), train)
     if key not in _raw:
         for split in SPLITS.values():  # torchvision wants both splits unpacked before it reads either
-            _prepare_split(found / info.folder / "raw", split)
+            _prepare_split(found / info.folder / "raw", split, info.display)
         images = _torchvision_class(dataset)(str(found), train=train, download=False)
         labels = images.targets.long()
         if labels.numel() and (labels.min() < 0 or labels.max() > 9):

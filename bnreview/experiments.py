@@ -23,12 +23,12 @@ from dataclasses import replace
 
 import torch
 
-from bnreview.cache import cache_dir, cache_key, cached_json, cached_train, config_of
+from bnreview.cache import cache_dir, cache_key, cached_json, cached_train
 from bnreview.data import batches
 from bnreview.models import BN_LAYERS
-from bnreview.train import History, TrainConfig, data_split, for_profile, is_quick
+from bnreview.config import SEEDS, TrainConfig, data_split, for_profile, is_quick, pick, seeds
+from bnreview.train import History
 
-SEEDS = (0, 1, 2)
 # Training images held out to choose settings on (a best learning rate, the MLP's lr and initial
 # scale): the test set is only ever used to report the chosen setting.
 VAL_SIZE = 5_000
@@ -78,16 +78,6 @@ BATCH_N_TRAIN = 20_000
 BATCH_LR_AT_64 = 0.3  # lr = BATCH_LR_AT_64 * batch_size / 64 (linear scaling)
 
 
-def seeds(full: Sequence[int] = SEEDS) -> tuple[int, ...]:
-    """The seeds a chapter runs: all of them in a full run, the first one in the quick profile."""
-    return tuple(full[:1]) if is_quick() else tuple(full)
-
-
-def pick(full: Sequence, quick: Sequence) -> tuple:
-    """``full`` in a full run, ``quick`` in the quick profile (a grid of learning rates, batch sizes, ...)."""
-    return tuple(quick) if is_quick() else tuple(full)
-
-
 def run_seeds(config: TrainConfig, seed_list: Iterable[int] | None = None, progress: bool = False) -> list[History]:
     """``config`` trained once per seed (from the cache where it can be)."""
     seed_list = seeds() if seed_list is None else seed_list
@@ -102,9 +92,9 @@ def run_grid(configs: dict[Hashable, TrainConfig], seed_list: Iterable[int] | No
 
 
 def review_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
-    """The review's LeNet without and with BN on all four layers (``train.review_config``), one run per seed:
+    """The review's LeNet without and with BN on all four layers (``config.review_config``), one run per seed:
     ``{"no BN": [...], "BN": [...]}``. Read by the motivation, LeNet + BN, paper-MNIST and conclusion chapters."""
-    from bnreview.train import review_config
+    from bnreview.config import review_config
 
     return {"no BN": run_seeds(review_config(), seed_list), "BN": run_seeds(review_config(bn="all"), seed_list)}
 
@@ -235,7 +225,7 @@ def training_accuracy(history: History) -> float:
     """Accuracy of the run's final network on its own training images, in eval mode (no dropout, BN with its
     moving averages): the other side of the train-test gap. Cached beside the run."""
     def compute():
-        images, labels = data_split(config_of(history), "train")
+        images, labels = data_split(history.train_config(), "train")
         return {"train": eval_accuracy(model_from(history), images, labels)}
 
     return _cached_numbers(history, "fit", compute)["train"]
@@ -345,7 +335,7 @@ def batch_size_sweep(batch_sizes: Sequence[int] | None = None, variants: dict[st
 
 def model_from(history: History, device: str = "cpu") -> torch.nn.Module:
     """A fresh network built from the run's config, holding the run's final weights and BN statistics."""
-    model = config_of(history).build_model()
+    model = history.train_config().build_model()
     model.load_state_dict(history.state_dict)
     return model.to(device).eval()
 
@@ -355,7 +345,7 @@ def _bn_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 def _test_set(history: History):
-    return data_split(config_of(history), "test")
+    return data_split(history.train_config(), "test")
 
 
 @torch.no_grad()
@@ -423,7 +413,7 @@ def _cached_numbers(history: History, name: str, compute: Callable[[], dict]) ->
     The key adds this module's source to the run's (``compute`` is code here), so an edit to
     how a number is derived misses instead of serving the old number.
     """
-    key = cache_key(config_of(history), sys.modules[__name__])
+    key = cache_key(history.train_config(), sys.modules[__name__])
     return cached_json(cache_dir() / f"{key}.{name}.json", compute)
 
 
@@ -438,7 +428,7 @@ def inference_accuracies(history: History) -> dict[str, float]:
       over channels of |moving average - population value| / population std, for the mean and the std.
     """
     def compute():
-        config = config_of(history)
+        config = history.train_config()
         model = model_from(history)
         images, labels = _test_set(history)
         train_images, _ = data_split(config, "train")

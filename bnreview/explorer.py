@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 
 from bnreview import cache, experiments, findings
 from bnreview.models import BN_LAYERS
-from bnreview.train import History, TrainConfig, is_quick
+from bnreview.config import TrainConfig, is_quick
+from bnreview.train import History
 
 # Where the page loads plotly.js from, relative to the chapter's HTML page. The book's Sphinx
 # extension (book/bnreview_book.py) copies the plotly package's plotly.min.js to

@@ -589,7 +589,7 @@ def explorer_findings(grid, sweep: dict, without: str = LR_NO_BN, with_: str = L
 # learning rate on held-out validation images (``{(init_std, lr, bn): [History]}``, bn "none" or "all", from
 # ``experiments.mlp_pilot_config``); the runs at the chosen lr (``{"without BN": runs, "with BN": runs}``, from
 # ``experiments.paper_mlp_config``); the check at the runner-up lr (same keys, seed 0); and the review's LeNet
-# runs (``{"LeNet, no BN": runs, "LeNet + BN": runs}``, from ``train.review_config``).
+# runs (``{"LeNet, no BN": runs, "LeNet + BN": runs}``, from ``config.review_config``).
 
 PM_LAYER = "fc3"  # the paper's "last hidden layer"
 PM_LENET_LAYER = "fc1"  # LeNet's first fully connected layer
@@ -805,7 +805,7 @@ def paper_mnist_findings(pilot: dict, runs: dict, check: dict, lenet: dict) -> d
     ``pilot``: ``{(init_std, lr, bn): [History]}`` (``experiments.mlp_pilot_config`` over ``MLP_PILOT_STDS`` x
     ``MLP_PILOT_LRS`` x bn "none"/"all", seed 0); ``runs``: ``{"without BN": runs, "with BN": runs}`` at the lr
     :func:`pilot_choice` chose (``experiments.paper_mlp_config``, every seed); ``check``: the same two at the
-    runner-up lr (seed 0); ``lenet``: ``{"LeNet, no BN": runs, "LeNet + BN": runs}`` (``train.review_config``).
+    runner-up lr (seed 0); ``lenet``: ``{"LeNet, no BN": runs, "LeNet + BN": runs}`` (``config.review_config``).
     """
     from bnreview.models import PaperMLP, count_parameters
 
@@ -1182,7 +1182,7 @@ def what_bn_does_findings(noisy: dict, by_batch: dict, inference: dict | None = 
 # LeNet's nonlinearities over training: the probes (every 50 steps, on 256 test images) of the
 # review's runs, ``review_config(seed=s)`` and ``review_config(bn="all", seed=s)``.
 
-SAT_SLOPE_FRACTION = 0.1  # saturated: slope below this fraction of its maximum (the rule of train.saturated)
+SAT_SLOPE_FRACTION = 0.1  # saturated: slope below this fraction of its maximum (the rule of probes.saturated)
 MOT_SCALES = (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30)  # std of a unit's input
 MOT_QUOTED_SCALES = (1, 3, 10)  # the scales the prose quotes (each in MOT_SCALES)
 MOT_SAMPLES, MOT_SEED = 100_000, 0
@@ -1201,7 +1201,7 @@ REVIEW_SATURATION_CLAIM = ("\"The larger the value the more likely it is that th
 
 
 def saturation_threshold(activation: str, fraction: float = SAT_SLOPE_FRACTION) -> float:
-    """The |z| beyond which a unit is saturated (:func:`bnreview.train.saturated`: slope below ``fraction`` of
+    """The |z| beyond which a unit is saturated (:func:`bnreview.probes.saturated`: slope below ``fraction`` of
     its maximum). tanh: 1 - tanh(z)^2 = fraction. Sigmoid (maximum slope 1/4): s(1 - s) = fraction/4, so
     s = (1 + sqrt(1 - fraction))/2 and z = log(s/(1 - s))."""
     if activation == "tanh":
@@ -1214,10 +1214,10 @@ def saturation_threshold(activation: str, fraction: float = SAT_SLOPE_FRACTION) 
 
 def saturation_table(scales: Sequence[float] = MOT_SCALES, n: int = MOT_SAMPLES, seed: int = MOT_SEED) -> dict:
     """Inputs z ~ N(0, s^2) for each scale s (``n`` seeded draws): ``{activation: {"scale", "saturated",
-    "mean_slope"}}``, the share of saturated units (train.saturated's rule) and the mean slope over its maximum."""
+    "mean_slope"}}``, the share of saturated units (probes.saturated's rule) and the mean slope over its maximum."""
     import torch
 
-    from bnreview.train import saturated
+    from bnreview.probes import saturated
 
     z0 = torch.randn(n, generator=torch.Generator().manual_seed(seed))
     slopes = {"tanh": lambda z: 1 - torch.tanh(z) ** 2,
@@ -1261,7 +1261,7 @@ def motivation_findings(base_runs: Sequence[History], bn_runs: Sequence[History]
     """Every value and sentence of the motivation chapter, its claims, "What we learned" and a "headline" (what
     the probes measured, for the conclusion). ``base_runs``/``bn_runs``: the review's runs without and with BN
     on all four layers (one per seed, the same seeds)."""
-    from bnreview.train import PROBE_BATCH
+    from bnreview.probes import PROBE_BATCH
 
     table = saturation_table(scales)
     v: dict = {"thr_tanh": saturation_threshold("tanh"), "thr_sigmoid": saturation_threshold("sigmoid"),

@@ -211,7 +211,7 @@ class PaperMLP(_BNNet):
     28x28 input, flattened -> fc1 100 -> fc2 100 -> fc3 100 -> out 10, sigmoid units by
     default, BN on any of the hidden layers fc1, fc2, fc3 (``"all"``: every one). Same
     ``forward(x, record)`` protocol as :class:`LeNet`: ``record`` collects each hidden
-    layer's input to its nonlinearity, so :func:`bnreview.train.probe` works unchanged.
+    layer's input to its nonlinearity, so :func:`bnreview.probes.probe` works unchanged.
     """
 
     def __init__(self, bn=(), bn_impl: str = "ours", bn_position: str = "before", activation: str = "sigmoid",

@@ -11,15 +11,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from bnreview.cache import config_of
-from bnreview.train import History, PERCENTILES
+from bnreview.probes import PERCENTILES
+from bnreview.train import History
 
 CORRECT, WRONG = "#1a7f37", "#cf222e"
 
 
 def setting(history: History) -> str:
     """The caption line for a run: its config in words."""
-    return config_of(history).describe()
+    return history.train_config().describe()
 
 
 def _axes(ax, figsize=(6.4, 4)):

@@ -10,7 +10,7 @@ status line and the run's curves redrawn after every epoch next to the baseline'
 * Runs go through :func:`bnreview.cache.cached_train`: a configuration trained before (by
   this panel or by any chapter) is shown at once from the cache.
 * Controls that cannot matter are disabled (BN placement and implementation without any BN
-  layer; Train while a run is going); a configuration :class:`~bnreview.train.TrainConfig`
+  layer; Train while a run is going); a configuration :class:`~bnreview.config.TrainConfig`
   rejects is answered with its message in the panel.
 * Fields the panel has no control for (batch size, momentum, activation, probes, ...) come
   from ``config`` or the baseline's config, so the baseline's own settings hit its cache entry.
@@ -38,7 +38,8 @@ import ipywidgets as widgets
 from bnreview import cache, plots
 from bnreview.explorer import accuracy_points
 from bnreview.models import BN_IMPLS, BN_LAYERS, BN_POSITIONS
-from bnreview.train import DIVERGENCE_LOSS, DIVERGENCE_WINDOW, History, TrainConfig
+from bnreview.config import TrainConfig
+from bnreview.train import DIVERGENCE_LOSS, DIVERGENCE_WINDOW, History
 
 MNIST_TRAIN_SIZE = 60_000  # the n_train that means "the whole training set" (TrainConfig.n_train=None)
 N_TRAIN_OPTIONS = (2_000, 10_000, 30_000, MNIST_TRAIN_SIZE)
@@ -107,7 +108,7 @@ class RetrainPanel:
         draw: bool = True,
     ):
         if config is None:
-            config = (cache.config_of(baseline) if baseline is not None
+            config = (baseline.train_config() if baseline is not None
                       else TrainConfig(lr=0.1, epochs=1, n_train=2_000))
         self.base_config = config
         self.baseline = baseline

@@ -5,7 +5,7 @@ import torch
 
 from bnreview import cache, train as train_module
 from bnreview.cache import cache_dir, cache_key, cached_train, entry_path, load_cached
-from bnreview.train import TrainConfig
+from bnreview.config import TrainConfig
 
 CONFIG = TrainConfig(lr=0.1, epochs=1, batch_size=64, device="cpu")
 

@@ -202,7 +202,7 @@ def test_missing_fashion_mnist_names_the_dataset_and_its_folder(tmp_path, monkey
 
 def test_a_fashion_run_is_keyed_and_labelled_as_such(tiny_root):
     from bnreview.cache import cache_key
-    from bnreview.train import TrainConfig
+    from bnreview.config import TrainConfig
 
     write_fashion(tiny_root)
     mnist, fashion = TrainConfig(lr=0.1), TrainConfig(lr=0.1, dataset="fashion-mnist")

@@ -9,7 +9,8 @@ from bnreview import experiments as ex
 from bnreview import findings as fd
 from bnreview.cache import cached_train
 from bnreview.models import BN_LAYERS, MLP_LAYERS, BNNoise, LeNet, PaperMLP, init_gaussian, resolve_bn_layers
-from bnreview.train import History, TrainConfig, for_profile, train
+from bnreview.config import TrainConfig, for_profile
+from bnreview.train import History, train
 
 TINY = dict(batch_size=32, device="cpu")
 

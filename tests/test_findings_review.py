@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from bnreview import findings as fd
-from bnreview.train import History, saturated
+from bnreview.probes import saturated
+from bnreview.train import History
 
 LAYERS = fd.MOT_LAYERS
 SCALES = fd.MOT_QUOTED_SCALES  # the scales the prose quotes, and no more (fast)

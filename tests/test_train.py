@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bnreview.data import load_mnist
-from bnreview.train import (DIVERGENCE_LOSS, SUBSET_SEED, History, TrainConfig, check_device, data_split,
-                            for_profile, train)
+from bnreview.config import SUBSET_SEED, TrainConfig, check_device, data_split, for_profile
+from bnreview.train import DIVERGENCE_LOSS, History, train
 
 SMALL = dict(epochs=2, batch_size=32, device="cpu")
 
@@ -217,7 +217,7 @@ def test_probes_record_layer_statistics_without_changing_the_run():
 
 
 def test_saturation_follows_the_slope():
-    from bnreview.train import saturated
+    from bnreview.probes import saturated
 
     z = torch.tensor([0.0, 1.0, 2.0, 5.0, -5.0])
     assert saturated(z, "tanh").tolist() == [False, False, True, True, True]

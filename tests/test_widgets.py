@@ -13,7 +13,7 @@ import pytest
 from bnreview import cache
 from bnreview.cache import cached_train, load_cached
 from bnreview.models import BN_LAYERS
-from bnreview.train import TrainConfig
+from bnreview.config import TrainConfig
 from bnreview.widgets import LIVE_ONLY_MESSAGE, WIDGET_VIEW, RetrainPanel
 
 START = TrainConfig(lr=0.1, epochs=1, n_train=128, device="cpu")

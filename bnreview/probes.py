@@ -1,0 +1,70 @@
+"""Layer probes: what each layer feeds its nonlinearity while a network trains (the paper's Figure 1(b, c)).
+
+:func:`probe` runs a fixed batch through the network in training mode and returns, per layer,
+the mean, std and 15/50/85th percentiles of the input to the nonlinearity (and of one fixed
+unit), the share of saturated units (:func:`saturated`) and the norm of the layer's weights.
+:func:`bnreview.train.train` records them every ``probe_every`` steps into ``History.probes``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from bnreview.train import History
+
+PERCENTILES = (15, 50, 85)  # the paper's Figure 1(b, c)
+PROBE_BATCH = 256
+
+
+def saturated(z: torch.Tensor, activation: str) -> torch.Tensor:
+    """Where the nonlinearity's slope at ``z`` is below a tenth of its maximum: gradients barely pass."""
+    if activation == "tanh":
+        return 1 - torch.tanh(z) ** 2 < 0.1
+    if activation == "sigmoid":
+        s = torch.sigmoid(z)
+        return s * (1 - s) < 0.025
+    return z <= 0  # relu
+
+
+@torch.no_grad()
+def probe(model: torch.nn.Module, x: torch.Tensor, activation: str) -> dict[str, dict[str, float]]:
+    """Statistics of every layer's input to its nonlinearity on the batch ``x``, as the training network sees it.
+
+    The network runs in training mode (BN uses the batch's statistics, as during a step) and
+    its running statistics are restored afterwards, so probing does not change the run.
+    """
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    was_training = model.training
+    model.train()
+    record = {}
+    model(x, record)
+    for name, b in model.named_buffers():
+        b.copy_(buffers[name])
+    model.train(was_training)
+    stats = {}
+    for layer, z in record.items():
+        q = torch.quantile(z.flatten().float(), torch.tensor([p / 100 for p in PERCENTILES], device=z.device))
+        unit = z.flatten(1)[:, 0]  # one fixed unit: the paper follows "a typical sigmoid"
+        qu = torch.quantile(unit.float(), torch.tensor([p / 100 for p in PERCENTILES], device=z.device))
+        stats[layer] = {
+            "mean": z.mean().item(), "std": z.std().item(),
+            **{f"p{p}": v.item() for p, v in zip(PERCENTILES, q)},
+            **{f"unit_p{p}": v.item() for p, v in zip(PERCENTILES, qu)},
+            "saturated": saturated(z, activation).float().mean().item(),
+            # ||W|| of the layer feeding this nonlinearity: with BN after it, W's scale does not change
+            # the output, and the gradient shrinks as 1/||W|| (Sec. 3.3), so its growth lowers the
+            # effective step lr / ||W||^2.
+            "weight_norm": getattr(model, layer).weight.norm().item(),
+        }
+    return stats
+
+
+def record_probe(history: History, step: int, stats: dict) -> None:
+    """Append one probe's ``stats`` (from :func:`probe`) at ``step`` to ``history.probes``."""
+    history.probe_steps.append(step)
+    for layer, values in stats.items():
+        for name, value in values.items():
+            history.probes.setdefault(layer, {}).setdefault(name, []).append(value)
