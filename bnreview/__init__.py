@@ -1,8 +1,19 @@
 """bnreview: an executable review of Ioffe & Szegedy (2015), Batch Normalization.
 
-One module a concern: ``data`` (MNIST in memory), ``batchnorm`` (BN from scratch),
-``models`` (LeNet), ``train`` (SGD runs and their History), ``cache`` (runs on disk),
-``plots`` (the figures), ``widgets`` (retrain in a notebook), ``cli`` (``python -m bnreview``).
+One module a concern, in dependency order (ARCHITECTURE.md draws the flow):
+
+* ``data``: MNIST and Fashion-MNIST as in-memory tensors, found, checked and normalised.
+* ``batchnorm``: BatchNorm from scratch (Algorithms 1 and 2), a drop-in for torch's.
+* ``models``: LeNet (and the paper's MNIST MLP) with BN wherever asked for.
+* ``config``: ``TrainConfig`` (everything that decides a run), the quick profile, seeds, data splits.
+* ``probes``: what each layer feeds its nonlinearity while training (Figure 1(b, c)).
+* ``train``: the SGD loop and the ``History`` it returns.
+* ``cache``: runs (and values derived from them) on disk, keyed on what decides them.
+* ``experiments``: the runs each chapter makes, by chapter.
+* ``findings``: every number, comparison, verdict and sentence the chapters quote, by chapter.
+* ``plots``: the figures; ``explorer``: the static book's explorer of precomputed runs;
+  ``widgets``: the retraining panel of a live notebook.
+* ``cli``: ``python -m bnreview train|data``.
 """
 
 __version__ = "0.1.0"

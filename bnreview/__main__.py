@@ -1,3 +1,5 @@
+"""``python -m bnreview``: the command line (:mod:`bnreview.cli`)."""
+
 import sys
 
 # Ctrl-C while bnreview and torch are still importing (the first seconds) gets the same one

@@ -1,36 +1,21 @@
 r"""Batch Normalization from scratch: Algorithms 1 and 2 of Ioffe & Szegedy (2015).
 
-This module is a drop-in replacement for :class:`torch.nn.BatchNorm1d` and
-:class:`torch.nn.BatchNorm2d`, written so that it can be read next to the paper.
-It has the same constructor, the same parameters and buffers (``weight``, ``bias``,
-``running_mean``, ``running_var``, ``num_batches_tracked``) and therefore the same
-``state_dict`` keys, so a model can load checkpoints made with either implementation.
+A drop-in replacement for :class:`torch.nn.BatchNorm1d` and :class:`torch.nn.BatchNorm2d`, written
+to be read next to the paper: the same constructor, parameters and buffers (``weight``, ``bias``,
+``running_mean``, ``running_var``, ``num_batches_tracked``), so the same ``state_dict`` keys.
 
-What the paper asks for, and where it lives here:
-
-* **Algorithm 1 (training)** -- :class:`BatchNormFunction`. For every channel the
-  mini-batch mean :math:`\mu_B` and the *biased* variance :math:`\sigma_B^2` are
-  computed, the input is normalised to :math:`\hat x`, then scaled and shifted by the
-  learned :math:`\gamma, \beta`. The gradient must flow *through* :math:`\mu_B` and
-  :math:`\sigma_B^2` (Section 2 of the paper shows that normalising outside the
-  gradient step lets a bias grow without bound), so the backward pass is written out
-  with the paper's formulas rather than left to autograd.
-* **Algorithm 2 (inference)** -- :func:`batch_norm` with ``training=False``. The
-  population statistics replace the batch ones and BN becomes one fixed affine map
-  :math:`y = \frac{\gamma}{\sqrt{\mathrm{Var}[x]+\epsilon}}\,x +
-  \big(\beta - \frac{\gamma\,\mathrm{E}[x]}{\sqrt{\mathrm{Var}[x]+\epsilon}}\big)`.
-  The population statistics are the exponential moving averages that PyTorch keeps,
-  ``running = (1 - momentum) * running + momentum * batch``, with the *unbiased*
-  variance :math:`\frac{m}{m-1}\sigma_B^2` (the paper's
-  :math:`\mathrm{Var}[x] = \frac{m}{m-1} \mathrm{E}_B[\sigma_B^2]`). ``momentum=None``
-  gives the plain cumulative average over all batches seen, which is what the paper
-  literally writes.
-* **Convolutions (Section 3.2)** -- one :math:`(\gamma, \beta)` per feature map, and
-  the statistics of a feature map are taken over the batch *and* all spatial positions,
-  so the effective mini-batch size is :math:`m' = m \cdot p \cdot q`.
-
-Note on PyTorch's ``momentum``: it is the weight of the *new* batch, i.e. ``1 - t`` in
-the TF/Keras convention ``moving = t * moving + (1 - t) * batch``.
+* **Algorithm 1 (training)**, :class:`BatchNormFunction`: per channel, the mini-batch mean
+  :math:`\mu_B` and *biased* variance :math:`\sigma_B^2`, then :math:`\hat x`, then
+  :math:`\gamma \hat x + \beta`. The gradient must flow *through* :math:`\mu_B` and
+  :math:`\sigma_B^2` (Sec. 2: normalising outside the gradient step lets a bias grow without
+  bound), so the backward pass is the paper's formulas, written out.
+* **Algorithm 2 (inference)**, :func:`batch_norm` with ``training=False``: one fixed affine map
+  from the population statistics, which are PyTorch's moving averages
+  ``running = (1 - momentum) * running + momentum * batch`` (``momentum`` weighs the *new*
+  batch: ``1 - t`` in the TF/Keras convention) with the *unbiased* variance
+  :math:`\frac{m}{m-1}\sigma_B^2`; ``momentum=None`` gives the cumulative average the paper writes.
+* **Convolutions (Sec. 3.2)**: one :math:`(\gamma, \beta)` per feature map, statistics over the
+  batch *and* all positions, so the effective mini-batch is :math:`m' = m \cdot p \cdot q`.
 """
 
 from __future__ import annotations
@@ -86,6 +71,7 @@ class BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, gamma: Tensor | None, beta: Tensor | None, eps: float):
+        """Algorithm 1: ``(y, mu_B, var_B)`` for a batch ``x``, normalised per channel, scaled and shifted."""
         # Low-precision input is normalised in float32 and handed back in its own dtype; for
         # float32 and float64 every .to() below returns the tensor itself: no copy, no rounding.
         ctx.dtypes = x.dtype, gamma.dtype if gamma is not None else None, beta.dtype if beta is not None else None
@@ -132,43 +118,32 @@ class BatchNormFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dl_dy: Tensor | None, _dl_dmu: None, _dl_dvar: None):
-        r"""The paper's chain rule (Section 3), with :math:`g = \partial\ell/\partial y`:
+        r"""The paper's chain rule (Section 3), with :math:`g = \partial\ell/\partial y` and
+        :math:`s = 1/\sqrt{\sigma_B^2 + \epsilon}`:
 
         .. math::
 
-            \frac{\partial \ell}{\partial \hat x_i} &= g_i \cdot \gamma \\
-            \frac{\partial \ell}{\partial \sigma_B^2} &= \sum_i \frac{\partial \ell}{\partial \hat x_i}
-                (x_i - \mu_B) \cdot \left(-\tfrac12\right) (\sigma_B^2 + \epsilon)^{-3/2} \\
-            \frac{\partial \ell}{\partial \mu_B} &= \sum_i \frac{\partial \ell}{\partial \hat x_i}
-                \frac{-1}{\sqrt{\sigma_B^2 + \epsilon}}
-                + \frac{\partial \ell}{\partial \sigma_B^2} \frac{\sum_i -2 (x_i - \mu_B)}{m} \\
-            \frac{\partial \ell}{\partial x_i} &= \frac{\partial \ell}{\partial \hat x_i}
-                \frac{1}{\sqrt{\sigma_B^2 + \epsilon}}
+            \frac{\partial \ell}{\partial \hat x_i} = g_i \gamma, \quad
+            \frac{\partial \ell}{\partial \sigma_B^2} = -\tfrac12 s^3 \sum_i
+                \frac{\partial \ell}{\partial \hat x_i} (x_i - \mu_B), \quad
+            \frac{\partial \ell}{\partial \mu_B} = -s \sum_i \frac{\partial \ell}{\partial \hat x_i}
+                + \frac{\partial \ell}{\partial \sigma_B^2} \frac{\sum_i -2 (x_i - \mu_B)}{m}, \\
+            \frac{\partial \ell}{\partial x_i} = \frac{\partial \ell}{\partial \hat x_i} s
                 + \frac{\partial \ell}{\partial \sigma_B^2} \frac{2 (x_i - \mu_B)}{m}
-                + \frac{\partial \ell}{\partial \mu_B} \frac{1}{m} \\
-            \frac{\partial \ell}{\partial \gamma} &= \sum_i g_i \hat x_i, \qquad
-            \frac{\partial \ell}{\partial \beta} = \sum_i g_i
+                + \frac{\partial \ell}{\partial \mu_B} \frac{1}{m}, \quad
+            \frac{\partial \ell}{\partial \gamma} = \sum_i g_i \hat x_i, \quad
+            \frac{\partial \ell}{\partial \beta} = \sum_i g_i.
 
-        Written with :math:`s = 1/\sqrt{\sigma_B^2+\epsilon}` and
-        :math:`x_i - \mu_B = \hat x_i / s`, the second term of
-        :math:`\partial\ell/\partial\mu_B` vanishes (:math:`\sum_i (x_i-\mu_B) = 0`),
-        :math:`\partial\ell/\partial\sigma_B^2 = -\tfrac12 s^2 \sum_i
-        \frac{\partial\ell}{\partial\hat x_i}\hat x_i`, and the three terms of
+        Since :math:`\sum_i (x_i-\mu_B) = 0` and :math:`x_i - \mu_B = \hat x_i / s`, the three terms of
         :math:`\partial\ell/\partial x_i` collapse to
 
         .. math::
 
-            \frac{\partial \ell}{\partial x_i} = \frac{s}{m}\Big(
-                m \frac{\partial \ell}{\partial \hat x_i}
-                - \sum_j \frac{\partial \ell}{\partial \hat x_j}
-                - \hat x_i \sum_j \frac{\partial \ell}{\partial \hat x_j} \hat x_j \Big)
-            = \gamma s \Big( g_i - \frac{1}{m}\frac{\partial \ell}{\partial \beta}
+            \frac{\partial \ell}{\partial x_i} = \gamma s \Big( g_i - \frac{1}{m}\frac{\partial \ell}{\partial \beta}
                 - \frac{\hat x_i}{m}\frac{\partial \ell}{\partial \gamma} \Big),
 
-        because :math:`\sum_j \partial\ell/\partial\hat x_j = \gamma\,\partial\ell/\partial\beta`
-        and :math:`\sum_j (\partial\ell/\partial\hat x_j)\hat x_j = \gamma\,\partial\ell/\partial\gamma`.
-        So the whole backward pass needs two per-channel reductions, the same two that
-        give the gradients of :math:`\beta` and :math:`\gamma`.
+        so the whole backward pass needs two per-channel reductions, the two that give the
+        gradients of :math:`\beta` and :math:`\gamma`.
         """
         x_hat, inv_std, gamma = ctx.saved_tensors
         if dl_dy is None:  # only mu_B / var_B were used downstream: they carry no gradient
@@ -230,15 +205,10 @@ def batch_norm(
     ``training=False``: Algorithm 2, the fixed affine map given by the running buffers.
     """
     if input.dim() < 2:
-        raise ValueError(
-            f"batch_norm expects input of shape (N, C, *), got input of shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"batch_norm expects input of shape (N, C, *), got input of shape {tuple(input.shape)}")
     if training:
         if input.shape[0] * _prod(input.shape[2:]) == 1:
-            raise ValueError(
-                "Expected more than 1 value per channel when training, "
-                f"got input size {input.size()}"
-            )
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
         if eps <= 0.0:
             raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
     elif eps < 0.0:
@@ -284,18 +254,8 @@ class _BatchNorm(nn.Module):
     _accepted = ""  # human-readable accepted shapes, set by subclasses
     _ndims: tuple[int, ...] = ()
 
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        device=None,
-        dtype=None,
-        *,
-        bias: bool = True,
-    ) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
         self.num_features = num_features
@@ -327,6 +287,7 @@ class _BatchNorm(nn.Module):
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches tracked (as a fresh module)."""
         if self.track_running_stats:
             self.running_mean.zero_()
             self.running_var.fill_(1)
@@ -343,28 +304,21 @@ class _BatchNorm(nn.Module):
                 nn.init.zeros_(self.bias)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, bias={self.bias is not None}, "
-            f"track_running_stats={self.track_running_stats}"
-        )
+        """The constructor's arguments, as torch's BatchNorm prints them."""
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() not in self._ndims:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape {self._accepted}, "
-                f"got input of shape {tuple(input.shape)} ({input.dim()}D)"
-            )
+            raise ValueError(f"{type(self).__name__} expects input of shape {self._accepted}, "
+                             f"got input of shape {tuple(input.shape)} ({input.dim()}D)")
         if input.shape[1] != self.num_features:
-            raise ValueError(
-                f"{type(self).__name__}({self.num_features}) expects {self.num_features} "
-                f"channels in dim 1, got input of shape {tuple(input.shape)} "
-                f"with {input.shape[1]} channels"
-            )
+            raise ValueError(f"{type(self).__name__}({self.num_features}) expects {self.num_features} "
+                             f"channels in dim 1, got input of shape {tuple(input.shape)} "
+                             f"with {input.shape[1]} channels")
 
-    def _load_from_state_dict(
-        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-    ) -> None:
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
         # Checkpoints written before torch's state_dict version 2 lack num_batches_tracked.
         version = local_metadata.get("version", None)
         if (version is None or version < 2) and self.track_running_stats:
@@ -376,13 +330,12 @@ class _BatchNorm(nn.Module):
                     and self.num_batches_tracked.device != torch.device("meta")
                     else torch.tensor(0, dtype=torch.long)
                 )
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def forward(self, input: Tensor) -> Tensor:
+        """Algorithm 1 in training (updating the running statistics), Algorithm 2 in evaluation."""
         self._check_input_dim(input)
-
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
@@ -394,44 +347,70 @@ class _BatchNorm(nn.Module):
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         # Update the buffers only when tracking, in training.
         pass_buffers = not self.training or self.track_running_stats
-        return batch_norm(
-            input,
-            self.running_mean if pass_buffers else None,
-            self.running_var if pass_buffers else None,
-            self.weight,
-            self.bias,
-            use_batch_stats,
-            factor,
-            self.eps,
-        )
+        return batch_norm(input, self.running_mean if pass_buffers else None, self.running_var if pass_buffers else None,
+                          self.weight, self.bias, use_batch_stats, factor, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of ``(N, C)`` or ``(N, C, L)`` input; statistics per channel
-    over ``N`` (and ``L``). Drop-in for :class:`torch.nn.BatchNorm1d`."""
+    r"""Batch normalisation of ``(N, C)`` or ``(N, C, L)`` input; statistics per channel
+    over ``N`` (and ``L``). Drop-in for :class:`torch.nn.BatchNorm1d`.
+
+    .. math:: y = \frac{x - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} \gamma + \beta
+
+    Args:
+        num_features: ``C``, channels: one :math:`(\gamma, \beta)` and one pair of running statistics each.
+        eps: :math:`\epsilon` of Algorithm 1, added to the variance. Default 1e-5.
+        momentum: weight of the new batch in the running statistics; ``None``: cumulative average. Default 0.1.
+        affine: learn :math:`\gamma` (``weight``, starts at 1) and :math:`\beta` (``bias``, starts at 0). Default True.
+        track_running_stats: keep running statistics for evaluation (Algorithm 2). Default True.
+        device, dtype: of the parameters and buffers; bias: learn :math:`\beta` too (with ``affine``). Default True.
+
+    Shape:
+        - Input: ``(N, C)`` or ``(N, C, L)``; in training, more than one value per channel.
+        - Output: the same shape (and memory layout) as the input.
+
+    Example::
+
+        >>> bn = BatchNorm1d(84)            # after LeNet's fc1
+        >>> y = bn(torch.randn(64, 84))      # training: this batch's statistics
+        >>> y.mean(0).abs().max() < 1e-6
+        tensor(True)
+        >>> bn.eval()(torch.randn(1, 84)).shape   # evaluation: the running statistics
+        torch.Size([1, 84])
+    """
 
     _accepted = "(N, C) or (N, C, L)"
     _ndims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of ``(N, C, H, W)`` input; statistics per feature map over
-    ``N, H, W`` (Section 3.2). Drop-in for :class:`torch.nn.BatchNorm2d`."""
+    r"""Batch normalisation of ``(N, C, H, W)`` input; statistics per feature map over
+    ``N, H, W`` (Section 3.2). Drop-in for :class:`torch.nn.BatchNorm2d`.
+
+    Args: as :class:`BatchNorm1d` (``num_features`` is the number of feature maps).
+
+    Shape:
+        - Input: ``(N, C, H, W)``, contiguous or channels_last.
+        - Output: the same shape and memory layout as the input.
+
+    Example::
+
+        >>> bn = BatchNorm2d(6)              # after LeNet's conv1
+        >>> y = bn(torch.randn(64, 6, 28, 28))
+        >>> y.shape, sorted(bn.state_dict())
+        (torch.Size([64, 6, 28, 28]), ['bias', 'num_batches_tracked', 'running_mean', 'running_var', 'weight'])
+    """
 
     _accepted = "(N, C, H, W)"
     _ndims = (4,)
 
 
 def compare_with_torch(shape: tuple[int, ...], steps: int = 3, seed: int = 0, **kwargs) -> dict[str, float]:
-    """Largest differences between our BN and torch.nn's on random data of ``shape``.
+    """Largest differences between our BN and torch.nn's over ``steps`` training steps and one evaluation.
 
-    Both start from the same random gamma and beta, take ``steps`` training steps on the same
-    batches (forward, backward of a random linear loss, running statistics), then one eval
-    forward. Returns ``{what: max |ours - torch| / max(1, max |torch|)}`` for the outputs,
-    the gradients with respect to input, weight and bias, and the running statistics: the
-    absolute difference for values up to 1, relative to the largest value above that (the
-    gradient of gamma sums m' = N*H*W terms, so float32 rounding grows with it).
-    ``kwargs`` go to both constructors (``momentum``, ``affine``, ...).
+    Same random gamma, beta and batches; a random linear loss. ``{what: max |ours - torch| / max(1, max |torch|)}``
+    for outputs, gradients and running statistics (relative above 1: the gradient of gamma sums m' = N*H*W
+    terms, so float32 rounding grows with it). ``kwargs`` go to both constructors.
     """
     generator = torch.Generator().manual_seed(seed)
     kind = "BatchNorm1d" if len(shape) in (2, 3) else "BatchNorm2d"

@@ -41,6 +41,7 @@ FORMAT = 2  # 2: entries hold the identity they were stored under, checked on lo
 
 
 def cache_dir() -> Path:
+    """The run cache's folder: ``$BNREVIEW_CACHE``, else ``./.bnreview-cache``."""
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_DIR)
 
 
@@ -86,10 +87,12 @@ def _canonical(value) -> str:
 
 
 def cache_key(config: TrainConfig, *extra: ModuleType) -> str:
+    """24 hex digits of the hash of :func:`identity`: the name a run (or a value derived from it) is stored under."""
     return hashlib.sha256(_canonical(identity(config, *extra)).encode()).hexdigest()[:24]
 
 
 def entry_path(config: TrainConfig) -> Path:
+    """Where the run ``config`` describes is stored."""
     return cache_dir() / f"{cache_key(config)}.pt"
 
 

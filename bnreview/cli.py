@@ -58,17 +58,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_from_args(argv: list[str]):
+    """The :class:`~bnreview.config.TrainConfig` that ``python -m bnreview train <argv>`` trains."""
+    from bnreview.config import TrainConfig
+
+    args = _parser().parse_args(["train", *argv])
+    return TrainConfig(**{name: getattr(args, name) for name in TRAIN_FLAGS})
+
+
+# The TrainConfig fields the command line sets (each as --name-with-dashes).
+TRAIN_FLAGS = ("lr", "epochs", "batch_size", "momentum", "weight_decay", "bn", "bn_impl", "bn_position", "activation",
+               "seed", "n_train", "device", "dataset", "val_size", "dropout")
+
+
 def _train(args) -> None:
     from bnreview.cache import cached_run
     from bnreview.config import TrainConfig, check_device
     from bnreview.train import train
 
-    config = TrainConfig(
-        lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum,
-        weight_decay=args.weight_decay, bn=args.bn, bn_impl=args.bn_impl, bn_position=args.bn_position,
-        activation=args.activation, seed=args.seed, n_train=args.n_train, device=args.device,
-        dataset=args.dataset, val_size=args.val_size, dropout=args.dropout,
-    )
+    config = TrainConfig(**{name: getattr(args, name) for name in TRAIN_FLAGS})
     check_device(config.device)  # before any data is read: a device this machine lacks fails at once
     print(config.describe())
     if args.no_cache:
@@ -106,6 +114,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m bnreview <argv>``; the exit status: 0 done, 2 bad input, 130 interrupted."""
     args = _parser().parse_args(argv)
     if args.data:
         os.environ[data.ENV_VAR] = args.data

@@ -104,6 +104,7 @@ def available_devices() -> list[str]:
 
 
 def resolve_device(device: str) -> torch.device:
+    """The torch device ``device`` names; ``"auto"``: CUDA where present, else the CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

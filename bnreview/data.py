@@ -29,6 +29,8 @@ import torch
 
 @dataclass(frozen=True)
 class Dataset:
+    """Where a data set lives (torchvision's folder and class), its name in text, and its class names."""
+
     folder: str  # torchvision's folder under the root, holding raw/
     torchvision_class: str  # the torchvision.datasets class that reads and downloads it
     display: str

@@ -93,9 +93,11 @@ class BNNoise(nn.Module):
         self.register_buffer("step", torch.tensor(0, dtype=torch.long))
 
     def extra_repr(self) -> str:
+        """The noise's settings, for ``print(model)``."""
         return f"strength={self.strength}, seed={self.seed}, index={self.index}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with this step's noise in training; ``x`` itself in evaluation."""
         if not self.training:
             return x
         g = torch.Generator(device=x.device)
@@ -195,13 +197,14 @@ class LeNet(_BNNet):
 
     def forward(self, x: torch.Tensor, record: dict | None = None) -> torch.Tensor:
         """Logits for a batch ``[N, 1, 32, 32]``; ``record`` (a dict) collects each layer's input to its nonlinearity."""
-        x = self.pool(self.block("conv1", self.conv1(x), record))
-        x = self.pool(self.block("conv2", self.conv2(x), record))
-        x = self.drop(self.block("conv3", self.conv3(x), record).flatten(1))
-        x = self.drop(self.block("fc1", self.fc1(x), record))
-        return self.fc2(x)
+        x = self.pool(self.block("conv1", self.conv1(x), record))  # (N, 1, 32, 32) -> conv (N, 6, 28, 28) -> pool (N, 6, 14, 14)
+        x = self.pool(self.block("conv2", self.conv2(x), record))  # -> conv (N, 16, 10, 10) -> pool (N, 16, 5, 5)
+        x = self.drop(self.block("conv3", self.conv3(x), record).flatten(1))  # -> conv (N, 120, 1, 1) -> (N, 120)
+        x = self.drop(self.block("fc1", self.fc1(x), record))  # -> (N, 84)
+        return self.fc2(x)  # -> (N, 10) logits
 
     def drop(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout where the model has it (training only), else ``x``."""
         return x if self.dropout is None else self.dropout(x)
 
 
@@ -240,6 +243,7 @@ class PaperMLP(_BNNet):
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of learned values (weights, biases, BN's gamma and beta)."""
     return sum(p.numel() for p in model.parameters())
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bnreview import data
+from bnreview import cache, data
 
 TINY_TRAIN, TINY_TEST = 512, 200
 
@@ -67,3 +67,15 @@ def isolated(tiny_root, tmp_path, monkeypatch):
     monkeypatch.delenv("BNREVIEW_QUICK", raising=False)
     monkeypatch.setattr(experiments, "VAL_SIZE", 64)
     yield
+
+
+@pytest.fixture
+def forbid_training(monkeypatch):
+    """Call the fixture's value to make any later training fail: what follows must come from the cache."""
+    def forbid():
+        def fail(*args, **kwargs):
+            raise AssertionError("trained although the run was cached")
+
+        monkeypatch.setattr(cache, "train", fail)
+
+    return forbid

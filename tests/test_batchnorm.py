@@ -641,3 +641,12 @@ def test_functional_mixed_parameter_dtypes_as_torch(weight, bias, buffers, train
     y = batch_norm(x, *args()[:2], *args()[2:], training, 0.1, 1e-5)
     assert y.dtype == y_ref.dtype
     torch.testing.assert_close(y.float(), y_ref.float(), rtol=2e-3, atol=2e-3)
+
+
+def test_the_docstring_examples_hold():
+    import doctest
+
+    from bnreview import batchnorm
+
+    result = doctest.testmod(batchnorm, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0

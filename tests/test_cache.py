@@ -10,17 +10,10 @@ from bnreview.config import TrainConfig
 CONFIG = TrainConfig(lr=0.1, epochs=1, batch_size=64, device="cpu")
 
 
-def forbid_training(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("trained although the run was cached")
-
-    monkeypatch.setattr(cache, "train", fail)
-
-
-def test_second_call_is_served_from_the_cache(monkeypatch):
+def test_second_call_is_served_from_the_cache(forbid_training):
     first = cached_train(CONFIG, progress=False)
     assert entry_path(CONFIG).is_file()
-    forbid_training(monkeypatch)
+    forbid_training()
     second = cached_train(CONFIG, progress=False)
     assert second == first
     for key, value in first.state_dict.items():
@@ -34,9 +27,10 @@ def test_key_follows_config_data_and_code(monkeypatch, tmp_path):
     assert cache_key(CONFIG) != cache_key(TrainConfig(lr=0.1, epochs=1, batch_size=64, device="cpu", seed=1))
     assert cache_key(CONFIG) != cache_key(TrainConfig(lr=0.1, epochs=1, batch_size=64, device="cpu", bn="fc1"))
     key = cache_key(CONFIG)
-    monkeypatch.setattr(cache, "code_version", lambda: "edited")
-    assert cache_key(CONFIG) != key
-    monkeypatch.undo()
+    with monkeypatch.context() as edited:
+        edited.setattr(cache, "code_version", lambda: "edited")
+        assert cache_key(CONFIG) != key
+    assert cache_key(CONFIG) == key
     monkeypatch.setenv("BNREVIEW_DATA", str(write_mnist(tmp_path, n_train=100, n_test=20)))
     monkeypatch.setenv("BNREVIEW_CACHE", str(tmp_path / "cache"))
     assert cache_key(CONFIG) != key
@@ -202,6 +196,22 @@ def test_code_version_can_add_the_modules_that_derive_a_value(monkeypatch):
             assert cache.code_version(experiments) != with_experiments and cache.code_version() == base
         finally:
             cache.code_version.cache_clear()
+
+
+def test_code_version_ignores_docstrings_and_comments_but_not_code(tmp_path):
+    import importlib.util
+
+    def version_of(source: str) -> bytes:
+        path = tmp_path / "edited_module.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("edited_module", path)
+        return cache._source(importlib.util.module_from_spec(spec))
+
+    base = version_of('"""Doc."""\n\ndef f(x):\n    """Square it."""\n    return x * x  # why\n')
+    assert version_of('"""Other doc."""\n\n\ndef f(x):\n    """Another."""\n    # a new comment\n    return x * x\n') == base
+    assert version_of('def f(x):\n    return x * x\n') == base
+    assert version_of('def f(x):\n    return x * x + 0\n') != base
+    assert version_of('def f(x):\n    return x ** 2\n') != base
 
 
 def test_cached_json_survives_damage_and_an_unwritable_cache(monkeypatch, tmp_path):

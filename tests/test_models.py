@@ -31,11 +31,22 @@ def test_bn_after_keeps_the_bias():
 
 
 @pytest.mark.parametrize("bn", [None, (), "none", "all", "conv1", "conv3,fc1", ["fc1", "conv1"]])
-def test_bn_placements(bn):
+def test_bn_normalises_exactly_the_layers_asked_for(bn):
+    """In training mode each BN layer hands its nonlinearity per-channel mean 0 and variance 1; the others do not."""
+    torch.manual_seed(0)
     model = LeNet(bn=bn)
-    expected = resolve_bn_layers(bn)
-    assert tuple(model.bn) == expected
-    assert model(torch.randn(4, 1, 32, 32)).shape == (4, 10)
+    with torch.no_grad():  # give every layer inputs far from normalised, so that only BN can make them so
+        for layer in BN_LAYERS:
+            getattr(model, layer).weight.mul_(3.0)
+    record = {}
+    model.train()(3 * torch.randn(32, 1, 32, 32) + 1, record)
+    wanted = resolve_bn_layers(bn)
+    for layer in BN_LAYERS:
+        z = record[layer]
+        dims = (0, 2, 3) if z.dim() == 4 else (0,)
+        mean, var = z.mean(dims), z.var(dims, unbiased=False)
+        normalised = bool(mean.abs().max() < 1e-4 and (var - 1).abs().max() < 1e-2)
+        assert normalised == (layer in wanted), (layer, wanted)
 
 
 def test_resolve_keeps_network_order():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bnreview.data import load_mnist
-from bnreview.config import SUBSET_SEED, TrainConfig, check_device, data_split, for_profile
+from bnreview.config import SUBSET_SEED, TrainConfig, check_device, data_split, for_profile, steps_per_epoch
 from bnreview.train import DIVERGENCE_LOSS, History, train
 
 SMALL = dict(epochs=2, batch_size=32, device="cpu")
@@ -143,12 +143,15 @@ def test_callback_runs_after_each_epoch():
 
 
 def test_subset_is_fixed_whatever_the_seed():
-    a = train(TrainConfig(lr=0.1, n_train=64, epochs=1, batch_size=32, seed=0, device="cpu"), progress=False)
-    assert a.steps_per_epoch == 2 and len(a.step_loss) == 2
+    runs = [train(TrainConfig(lr=0.1, n_train=64, epochs=1, batch_size=32, seed=s, device="cpu"), progress=False)
+            for s in (0, 1)]
+    assert all(h.steps_per_epoch == 2 and len(h.step_loss) == 2 for h in runs)
+    assert runs[0].step_loss != runs[1].step_loss  # the seed changes the start and the order ...
     configs = [TrainConfig(lr=0.1, n_train=64, val_size=100, batch_size=32, seed=s) for s in (0, 1)]
-    for part in ("train", "validation"):
+    for part in ("train", "validation"):  # ... but not which images are trained on or held out
         (x0, y0), (x1, y1) = (data_split(c, part) for c in configs)
         assert torch.equal(x0, x1) and torch.equal(y0, y1)
+    assert len(data_split(configs[0], "train")[1]) == 64
 
 
 def test_validation_images_are_held_out_and_never_trained_on():
@@ -234,3 +237,33 @@ def test_on_step_reports_every_step_and_threads_are_restored():
         assert torch.get_num_threads() == 1  # training ran on TRAIN_THREADS, then gave the setting back
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_history_knows_its_config():
+    config = TrainConfig(lr=0.3, epochs=1, n_train=64, batch_size=32, bn=("conv2", "fc1"), val_size=64, device="cpu")
+    history = train(config, progress=False)
+    assert history.train_config() == config
+    again = History.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert again.train_config() == config
+
+
+@pytest.mark.parametrize("n, batch, expected", [(64, 32, 2), (65, 32, 2), (66, 32, 3), (512, 64, 8), (1, 64, 0)])
+def test_steps_per_epoch_drop_a_last_batch_of_one(n, batch, expected):
+    assert steps_per_epoch(n, batch) == expected
+    if n >= batch:
+        h = train(TrainConfig(lr=0.1, n_train=n, epochs=1, batch_size=batch, device="cpu"), progress=False)
+        assert h.steps_per_epoch == len(h.step_loss) == expected
+
+
+def test_lenet_without_bn_trains_in_channels_last_and_others_keep_their_layout():
+    plain, with_bn = TrainConfig(lr=0.1), TrainConfig(lr=0.1, bn="conv1")
+    assert plain.memory_format is torch.channels_last
+    assert with_bn.memory_format is torch.contiguous_format
+    assert TrainConfig(lr=0.1, model="mlp").memory_format is torch.contiguous_format
+    small = dict(lr=0.1, epochs=1, n_train=96, batch_size=32, device="cpu")
+    h = train(TrainConfig(**small), progress=False)
+    assert h.state_dict["conv2.weight"].is_contiguous(memory_format=torch.channels_last)
+    again = train(TrainConfig(**small), progress=False)  # channels_last is as deterministic as the default layout
+    assert again.step_loss == h.step_loss and again.test_acc == h.test_acc
+    bn = train(TrainConfig(**small, bn="all"), progress=False)
+    assert bn.state_dict["conv2.weight"].is_contiguous()
