@@ -11,8 +11,9 @@ One module a concern, in dependency order (ARCHITECTURE.md draws the flow):
 * ``cache``: runs (and values derived from them) on disk, keyed on what decides them.
 * ``experiments``: the runs each chapter makes, by chapter.
 * ``findings``: every number, comparison, verdict and sentence the chapters quote, by chapter.
-* ``plots``: the figures; ``explorer``: the static book's explorer of precomputed runs;
-  ``widgets``: the retraining panel of a live notebook.
+* ``plots``: the figures of single runs and the live curves; ``plots_sweeps``: figures over seeds,
+  sweeps and grids; ``explorer``: the static book's explorer of precomputed runs; ``widgets``: the
+  retraining panel of a live notebook.
 * ``cli``: ``python -m bnreview train|data``.
 """
 

@@ -260,8 +260,10 @@ def notebook_key() -> str:
     jupyter-cache when this key changes (any bnreview source, the data, the profile).
     """
     digest = hashlib.sha256()
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(source.read_bytes())
+    package = Path(__file__).parent
+    for source in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".js", ".css")
+                         and "__pycache__" not in p.parts):
+        digest.update(str(source.relative_to(package)).encode() + source.read_bytes())
     digest.update(data.fingerprint().encode())
     digest.update(str(config_module.is_quick()).encode())
     return digest.hexdigest()[:16]

@@ -1,23 +1,20 @@
-"""An explorer of precomputed runs for the static book: learning rate x where BN goes.
+"""The explorer of precomputed runs for the static book: learning rate x where BN goes. It only draws.
 
-The book trains LeNet for every pair of a learning rate in :data:`LRS` and a BN placement
-in :data:`PLACEMENTS`, then draws one plotly figure holding every run. In the page the
+The runs are the explorer's grid of :mod:`bnreview.experiments.lr_sweep`
+(:func:`~bnreview.experiments.compute_grid` trains or reads them, a
+:class:`~bnreview.experiments.Grid` holds them, :data:`~bnreview.experiments.PLACEMENTS` names the
+placements). This module draws them as one plotly figure holding every run: in the page the
 reader picks the learning rate with a slider and the placement with buttons; a few lines of
-JavaScript switch which traces are visible. Nothing runs in Python there: the page needs no
-kernel.
+JavaScript switch which traces are visible. Nothing runs in Python there: the page needs no kernel.
 
-The runs are those of the learning-rate chapter (:func:`bnreview.experiments.sweep_config`:
-one epoch over the training set, test accuracy every 100 steps; seed 0), so they are shared
-through the run cache: that chapter already trains no BN and BN on all four layers at every
-learning rate, and every placement at lr 0.1, 0.9 and 3; the explorer adds the other placements at the
-other learning rates.
-
-* :func:`compute_grid` trains (or reads from the cache) the grid; :func:`grid_settings`
-  gives the full profile's grid or, under ``BNREVIEW_QUICK=1``, a much smaller one.
 * :func:`build_figure` makes the plotly figure; :func:`explorer_html` the HTML fragment (a
   ``<script src=PLOTLY_SRC>`` tag, the controls, the figure and its script);
-  :func:`explorer` wraps it for display in a notebook.
-* :func:`accuracy_vs_lr` draws the key result with matplotlib, for readers without JavaScript.
+  :func:`explorer_display` wraps it for display in a notebook.
+* :func:`accuracy_vs_lr` draws the key result with matplotlib, for readers without JavaScript;
+  :func:`summary_markdown` tabulates :func:`~bnreview.experiments.grid_summary`.
+
+The script and the controls' style are package data, ``bnreview/static/explorer.js`` and
+``explorer.css`` (:func:`static_text`), filled in with :class:`string.Template`.
 
 The page's JavaScript API, for tests: the figure's div (id :data:`DIV_ID`) gets
 ``div.bnSelect(lrIndex, placementIndex)`` and ``div.bnState`` (``{lr, placement}``
@@ -33,13 +30,13 @@ from __future__ import annotations
 import html
 import json
 import math
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from importlib import resources
+from string import Template
 
-from bnreview import cache, experiments, findings
-from bnreview.models import BN_LAYERS
-from bnreview.config import TrainConfig, is_quick
+from bnreview import experiments, findings
+from bnreview.plots import accuracy_points
+from bnreview.experiments import Grid
 from bnreview.train import History
 
 # Where the page loads plotly.js from, relative to the chapter's HTML page. The book's Sphinx
@@ -47,147 +44,22 @@ from bnreview.train import History
 # <html>/_static/plotly.min.js. Set to None to emit no <script> tag (the page provides Plotly).
 PLOTLY_SRC: str | None = "../_static/plotly.min.js"
 DIV_ID = "bn-explorer"
-
-LRS = experiments.LRS  # the learning-rate chapter's: 0.01 ... 9
-QUICK_LRS = experiments.QUICK_LRS
-QUICK_PLACEMENTS = ("none", "all")
-SEED = 0
 LOSS_SMOOTH = 20  # steps in the trailing mean of the plotted training loss
 LOSS_EVERY = 5  # plot the smoothed loss every this many steps (keeps the page small)
 REFERENCE_COLOR = "#8c8c8c"
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where BN goes in LeNet: on which layers, before or after the nonlinearity."""
-
-    key: str
-    label: str
-    bn: tuple[str, ...]
-    position: str = "before"
-
-
-PLACEMENTS = (
-    Placement("none", "no BN", ()),
-    Placement("convs", "convolutions only", ("conv1", "conv2", "conv3")),
-    Placement("fc1", "fc1 only", ("fc1",)),
-    Placement("all", "all four layers", BN_LAYERS),
-    Placement("all-after", "all four, after tanh", BN_LAYERS, "after"),
-)
-PLACEMENT_BY_KEY = {p.key: p for p in PLACEMENTS}
 COLORS = ("#444444", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#d62728", "#8c564b")
 
 
-def placement(key: str | Placement) -> Placement:
-    if isinstance(key, Placement):
-        return key
-    try:
-        return PLACEMENT_BY_KEY[key]
-    except KeyError:
-        raise ValueError(f"unknown placement {key!r}; accepted: {', '.join(PLACEMENT_BY_KEY)}") from None
+
+def static_text(name: str) -> str:
+    """A file of the package data ``bnreview/static`` (``explorer.js``, ``explorer.css``) as text."""
+    return (resources.files("bnreview") / "static" / name).read_text(encoding="utf-8")
 
 
-def grid_settings(quick: bool | None = None) -> dict:
-    """The grid the book computes: learning rates and placements.
-
-    Full profile: :data:`LRS` x every placement in :data:`PLACEMENTS`. Quick profile
-    (``BNREVIEW_QUICK=1``): :data:`QUICK_LRS`, with and without BN (and each run shrunk by
-    the quick profile, see :func:`bnreview.experiments.sweep_config`).
-    """
-    quick = is_quick() if quick is None else quick
-    if quick:
-        return {"lrs": tuple(QUICK_LRS), "placements": tuple(map(placement, QUICK_PLACEMENTS))}
-    return {"lrs": tuple(LRS), "placements": PLACEMENTS}
-
-
-def run_config(lr: float, where: str | Placement, seed: int = SEED, **changes) -> TrainConfig:
-    """One run of the grid: the learning-rate chapter's run (same cache entry) with BN where asked."""
-    p = placement(where)
-    if p.bn:
-        changes = {"bn_position": p.position, **changes}
-    return experiments.sweep_config(lr, p.bn, seed=seed, **changes)
-
-
-@dataclass
-class Grid:
-    """Runs for every (learning rate, placement) pair; ``runs[i, j]`` is lr ``lrs[i]`` with ``placements[j]``."""
-
-    lrs: tuple[float, ...]
-    placements: tuple[Placement, ...]
-    configs: dict[tuple[int, int], TrainConfig] = field(default_factory=dict)
-    runs: dict[tuple[int, int], History] = field(default_factory=dict)
-    wall_seconds: float = 0.0  # this computation's wall time (small when the runs came from the cache)
-
-    def index(self, lr: float, where: str | Placement) -> tuple[int, int]:
-        key = placement(where).key
-        return self.lrs.index(lr), [p.key for p in self.placements].index(key)
-
-    def run(self, lr: float, where: str | Placement) -> History:
-        return self.runs[self.index(lr, where)]
-
-    @property
-    def config(self) -> TrainConfig:
-        """The settings every run shares (the first run's config; lr and BN differ)."""
-        return self.configs[0, 0]
-
-    @property
-    def epochs(self) -> int:
-        return self.config.epochs
-
-    @property
-    def n_train(self) -> int | None:
-        return self.config.n_train
-
-    @property
-    def steps(self) -> int:
-        """SGD steps of a run that did not diverge."""
-        h = self.runs[0, 0]
-        return self.config.steps or self.epochs * h.steps_per_epoch
-
-    def train_seconds(self, i: int, j: int) -> float:
-        """The run's training time when it was computed (evaluation excluded), from its History."""
-        return float(sum(self.runs[i, j].epoch_seconds))
-
-    @property
-    def n_runs(self) -> int:
-        return len(self.runs)
-
-    def final_acc(self, i: int, j: int) -> float:
-        return self.runs[i, j].final_test_acc
-
-    def n_train_text(self) -> str:
-        return f"{60_000 - self.config.val_size:,}" if self.n_train is None else f"{self.n_train:,}"
-
-
-def compute_grid(
-    lrs: Sequence[float] | None = None,
-    placements: Iterable[str | Placement] | None = None,
-    seed: int = SEED,
-    progress: bool = False,
-    make_config: Callable[..., TrainConfig] = run_config,
-    **changes,
-) -> Grid:
-    """Train (or read from the run cache) every run of the grid. Unset arguments come from :func:`grid_settings`.
-
-    ``changes`` override fields of every run's config (tests: a small ``n_train``, ``device``).
-    """
-    settings = grid_settings()
-    lrs = tuple(settings["lrs"] if lrs is None else lrs)
-    chosen = tuple(map(placement, settings["placements"] if placements is None else placements))
-    grid = Grid(lrs=lrs, placements=chosen)
-    start = time.perf_counter()
-    for j, p in enumerate(chosen):
-        for i, lr in enumerate(lrs):
-            config = make_config(lr, p, seed=seed, **changes)
-            grid.configs[i, j] = config
-            grid.runs[i, j] = cache.cached_train(config, progress=progress)
-    grid.wall_seconds = time.perf_counter() - start
-    return grid
-
-
-# --- words and numbers ---------------------------------------------------------------------
+# --- words ---------------------------------------------------------------------------------
 
 def lr_text(lr: float) -> str:
+    """A learning rate as the page writes it ("0.9", "3")."""
     return f"{lr:g}"
 
 
@@ -200,45 +72,28 @@ def outcome(history: History) -> str:
 
 
 def run_label(grid: Grid, i: int, j: int) -> str:
+    """Run ``(i, j)`` named by its learning rate and placement."""
     return f"lr {lr_text(grid.lrs[i])}, BN: {grid.placements[j].label}"
 
 
 def run_title(grid: Grid, i: int, j: int) -> str:
+    """Run ``(i, j)`` named, with its outcome."""
     return f"{run_label(grid, i, j)}: {outcome(grid.runs[i, j])}"
 
 
-def summary(grid: Grid, accuracy: float = findings.TRAINS_ACCURACY) -> dict:
-    """Numbers for the chapter's text, per placement, with the book's one set of criteria (:mod:`bnreview.findings`):
-
-    - ``best_lr``: the learning rate chosen on the held-out validation images
-      (:func:`~bnreview.findings.best_by_validation`), ``best_acc`` its final test accuracy (%);
-    - ``largest_trains_lr``: the largest learning rate that trains (:func:`~bnreview.findings.trains`: the
-      run ends at ``accuracy`` test accuracy or more and did not diverge), here on the grid's one seed;
-    - ``min_diverged_lr``/``n_diverged``: the smallest learning rate at which the run diverged, and how many did.
-    """
-    out = {}
-    for j, p in enumerate(grid.placements):
-        runs = {lr: [grid.runs[i, j]] for i, lr in enumerate(grid.lrs)}
-        best = findings.best_by_validation(runs, grid.lrs)
-        diverged = [lr for lr in grid.lrs if runs[lr][0].diverged]
-        out[p.key] = {
-            "label": p.label,
-            "best_lr": best,
-            "best_acc": 100 * runs[best][0].final_test_acc,
-            "largest_trains_lr": findings.largest_trainable_lr({(p.key, lr): r for lr, r in runs.items()}, p.key,
-                                                               accuracy),
-            "min_diverged_lr": min(diverged) if diverged else None,
-            "n_diverged": len(diverged),
-        }
-    seconds = [grid.train_seconds(i, j) for (i, j) in grid.runs]
-    out["seconds_per_run"] = sum(seconds) / max(len(seconds), 1)
-    out["seconds_total"] = sum(seconds)
-    return out
+def settings_text(grid: Grid) -> str:
+    """The setting every run of the grid shares, in words: steps, epochs, images, batch, seed."""
+    c = grid.config
+    epochs = f"{c.epochs} epoch{'s' * (c.epochs != 1)}"
+    held_out = f", {c.val_size:,} held out" if c.val_size else ""
+    return (f"{grid.steps:,} SGD steps ({epochs} over {grid.n_train_text()} training images{held_out}), "
+            f"batch {c.batch_size}, seed {c.seed}")
 
 
 def summary_markdown(grid: Grid, accuracy: float = findings.TRAINS_ACCURACY) -> str:
-    """:func:`summary` as a Markdown table, one row per placement, in the words of the book's criteria."""
-    numbers = summary(grid, accuracy)
+    """:func:`~bnreview.experiments.grid_summary` as a Markdown table, one row per placement, in the words of the
+    book's criteria."""
+    numbers = experiments.grid_summary(grid, accuracy)
 
     def lr_or_dash(lr):
         return "-" if lr is None else lr_text(lr)
@@ -277,17 +132,9 @@ def accuracy_vs_lr(grid: Grid, ax=None):
     return ax.figure
 
 
-def settings_text(grid: Grid) -> str:
-    c = grid.config
-    epochs = f"{c.epochs} epoch{'s' * (c.epochs != 1)}"
-    held_out = f", {c.val_size:,} held out" if c.val_size else ""
-    return (f"{grid.steps:,} SGD steps ({epochs} over {grid.n_train_text()} training images{held_out}), "
-            f"batch {c.batch_size}, seed {c.seed}")
-
-
 # --- the interactive figure ----------------------------------------------------------------
 
-def _smoothed(values: Sequence[float], window: int, every: int = 1) -> tuple[list[int], list[float | None]]:
+def trailing_mean(values: Sequence[float], window: int, every: int = 1) -> tuple[list[int], list[float | None]]:
     """Trailing mean over up to ``window`` steps (fewer at the start) at every ``every``-th step and the last one.
 
     Non-finite values leave gaps (None); values keep 4 significant digits (the page stays small).
@@ -303,24 +150,6 @@ def _smoothed(values: Sequence[float], window: int, every: int = 1) -> tuple[lis
     return xs, ys
 
 
-def accuracy_points(history: History) -> tuple[list[int], list[float]]:
-    """Test accuracy (%) against the SGD step: every ``eval_every`` steps where the run measured it, else per epoch."""
-    end = len(history.step_loss)
-    if history.eval_steps:
-        xs, ys = list(history.eval_steps), [100 * a for a in history.eval_acc]
-    else:
-        xs = [min(k * history.steps_per_epoch, end) for k in range(1, len(history.test_acc) + 1)]
-        ys = [100 * a for a in history.test_acc]
-    if history.test_acc and (not xs or xs[-1] != end):
-        xs.append(end)
-        ys.append(100 * history.final_test_acc)
-    return xs, [round(y, 2) for y in ys]
-
-
-def _line_mode(xs: Sequence) -> str:
-    return "lines+markers" if len(xs) < 40 else "lines"  # a run that diverged at once is a few points
-
-
 def default_selection(grid: Grid) -> tuple[int, int]:
     """The review's setting where the grid has it (lr 0.9, BN on all four layers), else the middle."""
     i = grid.lrs.index(0.9) if 0.9 in grid.lrs else len(grid.lrs) // 2
@@ -329,68 +158,65 @@ def default_selection(grid: Grid) -> tuple[int, int]:
     return i, j
 
 
-def build_figure(grid: Grid, selected: tuple[int, int] | None = None):
-    """One plotly figure holding every run; only the selected run's traces (and the no-BN reference) are visible.
+class _Traces:
+    """Adds the explorer's traces to ``fig``, each visible only when it belongs to the selection ``(i0, j0)``."""
 
-    Top left: training loss per step (trailing mean over :data:`LOSS_SMOOTH` steps, log
-    scale). Top right: test accuracy along training. Bottom: final test accuracy against the
-    learning rate for the selected placement, the selected run ringed. The no-BN runs are
-    drawn in grey for comparison when another placement is selected. Every trace's ``meta``
-    is ``{kind, lr, placement, ref}``, kind one of loss, acc, sweep, marker.
-    """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    def __init__(self, fig, grid: Grid, selected: tuple[int, int]):
+        import plotly.graph_objects as go
 
-    i0, j0 = default_selection(grid) if selected is None else selected
-    keys = [p.key for p in grid.placements]
-    none = keys.index("none") if "none" in keys else -1
-    fig = make_subplots(
-        rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], horizontal_spacing=0.1, vertical_spacing=0.16,
-        subplot_titles=(f"training loss (mean of the last {LOSS_SMOOTH} steps)", "test accuracy during training",
-                        "final test accuracy against the learning rate"))
+        self.go, self.fig, self.grid = go, fig, grid
+        self.i0, self.j0 = selected
+        keys = [p.key for p in grid.placements]
+        self.none = keys.index("none") if "none" in keys else -1
 
-    def visible(lr: int, j: int, ref: bool) -> bool:
-        return lr in (-1, i0) and (j0 != none if ref else j == j0)
+    def visible(self, lr: int, j: int, ref: bool) -> bool:
+        """A trace of learning rate ``lr`` (-1: all) and placement ``j`` shows for the selection."""
+        return lr in (-1, self.i0) and (self.j0 != self.none if ref else j == self.j0)
 
-    def meta(kind, lr, j, ref=False):
-        return {"kind": kind, "lr": lr, "placement": j, "ref": ref}
+    def kwargs(self, kind: str, lr: int, j: int, ref: bool = False) -> dict:
+        """The visibility and ``meta`` of a trace."""
+        return {"visible": self.visible(lr, j, ref), "meta": {"kind": kind, "lr": lr, "placement": j, "ref": ref}}
 
-    def curves(i, j, label, color, dash, ref):
-        h = grid.runs[i, j]
-        width = 1.5 if ref else 2
-        xs, ys = _smoothed(h.step_loss, LOSS_SMOOTH, LOSS_EVERY)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode=_line_mode(xs), marker=dict(size=5), name=label,
-                                 line=dict(color=color, dash=dash, width=width), legendgroup=label,
-                                 visible=visible(i, j, ref), meta=meta("loss", i, j, ref),
-                                 hovertemplate=f"step %{{x}}: loss %{{y:.3g}}<extra>{html.escape(label)}</extra>"),
-                      row=1, col=1)
+    def curves(self, i: int, j: int, label: str, color: str, dash: str, ref: bool) -> None:
+        """Run ``(i, j)``'s training loss (top left) and test accuracy (top right)."""
+        h, go, name = self.grid.runs[i, j], self.go, html.escape(label)
+        line = dict(color=color, dash=dash, width=1.5 if ref else 2)
+        xs, ys = trailing_mean(h.step_loss, LOSS_SMOOTH, LOSS_EVERY)
+        mode = "lines+markers" if len(xs) < 40 else "lines"  # a run that diverged at once is a few points
+        self.fig.add_trace(go.Scatter(x=xs, y=ys, mode=mode, marker=dict(size=5), name=label, line=line,
+                                      legendgroup=label,
+                                      hovertemplate=f"step %{{x}}: loss %{{y:.3g}}<extra>{name}</extra>",
+                                      **self.kwargs("loss", i, j, ref)), row=1, col=1)
         xs, ys = accuracy_points(h)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", marker=dict(size=5), name=label, showlegend=False,
-                                 line=dict(color=color, dash=dash, width=width), legendgroup=label,
-                                 visible=visible(i, j, ref), meta=meta("acc", i, j, ref),
-                                 hovertemplate=f"step %{{x}}: %{{y:.2f}}%<extra>{html.escape(label)}</extra>"),
-                      row=1, col=2)
+        self.fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", marker=dict(size=5), name=label,
+                                      showlegend=False, line=line, legendgroup=label,
+                                      hovertemplate=f"step %{{x}}: %{{y:.2f}}%<extra>{name}</extra>",
+                                      **self.kwargs("acc", i, j, ref)), row=1, col=2)
 
-    # Grey references first, so the selected run is drawn over them.
-    if none >= 0:
-        for i in range(len(grid.lrs)):
-            curves(i, none, "no BN, same lr", REFERENCE_COLOR, "dash", True)
-        fig.add_trace(_sweep_trace(go, grid, none, "no BN", REFERENCE_COLOR, "dash", visible(-1, none, True),
-                                   meta("sweep", -1, none, True)), row=2, col=1)
-    for j, p in enumerate(grid.placements):
-        color = COLORS[j % len(COLORS)]
-        for i in range(len(grid.lrs)):
-            curves(i, j, f"BN: {p.label}", color, "solid", False)
-        fig.add_trace(_sweep_trace(go, grid, j, p.label, color, "solid", visible(-1, j, False), meta("sweep", -1, j)),
-                      row=2, col=1)
-        for i in range(len(grid.lrs)):
-            h = grid.runs[i, j]
-            fig.add_trace(go.Scatter(x=[grid.lrs[i]], y=[round(100 * h.final_test_acc, 2)], mode="markers",
-                                     showlegend=False,
-                                     marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color=color, width=3)),
-                                     visible=visible(i, j, False), meta=meta("marker", i, j),
-                                     hovertemplate=f"selected: {html.escape(outcome(h))}<extra></extra>"),
-                          row=2, col=1)
+    def sweep(self, j: int, label: str, color: str, dash: str, ref: bool) -> None:
+        """Placement ``j``'s final test accuracy against the learning rate (bottom)."""
+        grid, n = self.grid, len(self.grid.lrs)
+        accs = [round(100 * grid.final_acc(i, j), 2) for i in range(n)]
+        symbols = ["x" if grid.runs[i, j].diverged else "circle" for i in range(n)]
+        self.fig.add_trace(self.go.Scatter(
+            x=list(grid.lrs), y=accs, mode="lines+markers", name=label, showlegend=False,
+            text=[outcome(grid.runs[i, j]) for i in range(n)],
+            line=dict(color=color, dash=dash, width=2 if dash == "solid" else 1.5),
+            marker=dict(size=8, symbol=symbols, color=color),
+            hovertemplate=f"lr %{{x}}: %{{text}}<extra>{html.escape(label)}</extra>",
+            **self.kwargs("sweep", -1, j, ref)), row=2, col=1)
+
+    def marker(self, i: int, j: int, color: str) -> None:
+        """The ring around run ``(i, j)`` on the bottom panel."""
+        h = self.grid.runs[i, j]
+        self.fig.add_trace(self.go.Scatter(
+            x=[self.grid.lrs[i]], y=[round(100 * h.final_test_acc, 2)], mode="markers", showlegend=False,
+            marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color=color, width=3)),
+            hovertemplate=f"selected: {html.escape(outcome(h))}<extra></extra>",
+            **self.kwargs("marker", i, j)), row=2, col=1)
+
+
+def _style_axes(fig, grid: Grid) -> None:
     fig.update_xaxes(title_text="SGD step", row=1, col=1)
     ticks = [m * 10.0 ** e for e in range(-3, 7) for m in (1, 2, 5)]  # plotly's own log ticks drop the exponent
     fig.update_yaxes(title_text="training loss (nats)", type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
@@ -403,74 +229,42 @@ def build_figure(grid: Grid, selected: tuple[int, int] | None = None):
     fig.update_layout(
         height=700, margin=dict(l=60, r=20, t=40, b=50), template="plotly_white",
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0),
-        meta={"lrs": list(grid.lrs), "placements": keys},
+        meta={"lrs": list(grid.lrs), "placements": [p.key for p in grid.placements]},
     )
+
+
+def build_figure(grid: Grid, selected: tuple[int, int] | None = None):
+    """One plotly figure holding every run; only the selected run's traces (and the no-BN reference) are visible.
+
+    Top left: training loss per step (trailing mean over :data:`LOSS_SMOOTH` steps, log
+    scale). Top right: test accuracy along training. Bottom: final test accuracy against the
+    learning rate for the selected placement, the selected run ringed. The no-BN runs are
+    drawn in grey for comparison when another placement is selected. Every trace's ``meta``
+    is ``{kind, lr, placement, ref}``, kind one of loss, acc, sweep, marker.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], horizontal_spacing=0.1, vertical_spacing=0.16,
+        subplot_titles=(f"training loss (mean of the last {LOSS_SMOOTH} steps)", "test accuracy during training",
+                        "final test accuracy against the learning rate"))
+    traces = _Traces(fig, grid, default_selection(grid) if selected is None else selected)
+    if traces.none >= 0:  # grey references first, so the selected run is drawn over them
+        for i in range(len(grid.lrs)):
+            traces.curves(i, traces.none, "no BN, same lr", REFERENCE_COLOR, "dash", True)
+        traces.sweep(traces.none, "no BN", REFERENCE_COLOR, "dash", True)
+    for j, p in enumerate(grid.placements):
+        color = COLORS[j % len(COLORS)]
+        for i in range(len(grid.lrs)):
+            traces.curves(i, j, f"BN: {p.label}", color, "solid", False)
+        traces.sweep(j, p.label, color, "solid", False)
+        for i in range(len(grid.lrs)):
+            traces.marker(i, j, color)
+    _style_axes(fig, grid)
     return fig
 
 
-def _sweep_trace(go, grid: Grid, j: int, label: str, color: str, dash: str, visible: bool, meta: dict):
-    accs = [100 * grid.final_acc(i, j) for i in range(len(grid.lrs))]
-    diverged = [grid.runs[i, j].diverged for i in range(len(grid.lrs))]
-    text = [outcome(grid.runs[i, j]) for i in range(len(grid.lrs))]
-    return go.Scatter(x=list(grid.lrs), y=[round(a, 2) for a in accs], mode="lines+markers", name=label, text=text,
-                      showlegend=False,
-                      line=dict(color=color, dash=dash, width=2 if dash == "solid" else 1.5),
-                      marker=dict(size=8, symbol=["x" if d else "circle" for d in diverged], color=color),
-                      visible=visible, meta=meta,
-                      hovertemplate=f"lr %{{x}}: %{{text}}<extra>{html.escape(label)}</extra>")
-
-
-_CONTROLS_CSS = """
-#{id}-controls {{ margin: 0.5em 0; font-size: 0.95em; }}
-#{id}-controls .bn-explorer-row {{ display: flex; flex-wrap: wrap; align-items: center; gap: 0.5em; margin: 0.3em 0; }}
-#{id}-controls input[type=range] {{ width: 16em; }}
-#{id}-controls output {{ font-weight: bold; min-width: 3em; }}
-#{id}-controls button {{ border: 1px solid #888; border-radius: 4px; background: #fff; color: #222;
-  padding: 0.2em 0.7em; cursor: pointer; }}
-#{id}-controls button[aria-pressed=true] {{ background: #1f77b4; border-color: #1f77b4; color: #fff; }}
-#{id}-summary {{ margin: 0.3em 0; }}
-"""
-
-_SCRIPT = """
-(function () {
-  var gd = document.getElementById(%(id)s);
-  var S = %(state)s;
-  var controls = document.getElementById(%(id)s + "-controls");
-  var slider = document.getElementById(%(id)s + "-lr");
-  var shown = document.getElementById(%(id)s + "-lr-value");
-  var summary = document.getElementById(%(id)s + "-summary");
-  var buttons = controls.querySelectorAll("button[data-placement]");
-  function clamp(k, n) { k = Math.round(Number(k)); return isFinite(k) ? Math.max(0, Math.min(n - 1, k)) : 0; }
-  function select(i, j) {
-    i = clamp(i, S.lrs.length); j = clamp(j, S.placements.length);
-    var visible = gd.data.map(function (t) {
-      var m = t.meta || {};
-      var lrOk = m.lr === -1 || m.lr === i;
-      return lrOk && (m.ref ? j !== S.none : m.placement === j);
-    });
-    gd.bnState = {lr: i, placement: j};
-    gd.setAttribute("data-lr", String(S.lrs[i]));
-    gd.setAttribute("data-placement", S.placements[j]);
-    slider.value = String(i);
-    shown.textContent = S.lrLabels[i];
-    summary.firstChild.textContent = S.titles[i][j];
-    for (var b = 0; b < buttons.length; b++) {
-      buttons[b].setAttribute("aria-pressed", Number(buttons[b].getAttribute("data-placement")) === j ? "true" : "false");
-    }
-    return Plotly.restyle(gd, {visible: visible});
-  }
-  gd.bnSelect = select;
-  slider.addEventListener("input", function () { select(slider.value, gd.bnState.placement); });
-  for (var b = 0; b < buttons.length; b++) {
-    buttons[b].addEventListener("click", function (event) {
-      select(gd.bnState.lr, event.currentTarget.getAttribute("data-placement"));
-    });
-  }
-  controls.style.display = "";
-  select(S.initial[0], S.initial[1]);
-})();
-"""
-
+# --- the page fragment ---------------------------------------------------------------------
 
 def _controls_html(grid: Grid, div_id: str, selected: tuple[int, int]) -> str:
     i0, j0 = selected
@@ -480,8 +274,9 @@ def _controls_html(grid: Grid, div_id: str, selected: tuple[int, int]) -> str:
         f'aria-pressed="{"true" if j == j0 else "false"}">{esc(p.label)}</button>'
         for j, p in enumerate(grid.placements)
     )
+    style = Template(static_text("explorer.css")).substitute(id=div_id)
     return (
-        f"<style>{_CONTROLS_CSS.format(id=div_id)}</style>"
+        f"<style>{style}</style>"
         # Hidden until the script has wired it up: without JavaScript (or plotly.js) no dead control shows.
         f'<div id="{div_id}-controls" class="bn-explorer-controls" style="display: none">'
         f'<div class="bn-explorer-row"><label for="{div_id}-lr">learning rate</label>'
@@ -495,15 +290,7 @@ def _controls_html(grid: Grid, div_id: str, selected: tuple[int, int]) -> str:
     )
 
 
-def explorer_html(grid: Grid, div_id: str = DIV_ID, plotly_src: str | None = None,
-                  selected: tuple[int, int] | None = None) -> str:
-    """The explorer as an HTML fragment: plotly.js (from ``plotly_src``, default :data:`PLOTLY_SRC`), controls, figure.
-
-    No CDN: the figure is emitted with ``include_plotlyjs=False``, so the page must serve
-    plotly.js at ``plotly_src`` (the book does) or load it otherwise (``plotly_src=None``).
-    """
-    selected = default_selection(grid) if selected is None else selected
-    src = PLOTLY_SRC if plotly_src is None else plotly_src
+def _script(grid: Grid, div_id: str, selected: tuple[int, int]) -> str:
     keys = [p.key for p in grid.placements]
     state = {
         "lrs": list(grid.lrs),
@@ -513,17 +300,30 @@ def explorer_html(grid: Grid, div_id: str = DIV_ID, plotly_src: str | None = Non
         "titles": [[run_title(grid, i, j) for j in range(len(keys))] for i in range(len(grid.lrs))],
         "initial": list(selected),
     }
-    script = _SCRIPT % {"id": json.dumps(div_id), "state": json.dumps(state).replace("</", "<\\/")}
+    return Template(static_text("explorer.js")).substitute(
+        id=json.dumps(div_id), state=json.dumps(state).replace("</", "<\\/"))
+
+
+def explorer_html(grid: Grid, div_id: str = DIV_ID, plotly_src: str | None = None,
+                  selected: tuple[int, int] | None = None) -> str:
+    """The explorer as an HTML fragment: plotly.js (from ``plotly_src``, default :data:`PLOTLY_SRC`), controls, figure.
+
+    No CDN: the figure is emitted with ``include_plotlyjs=False``, so the page must serve
+    plotly.js at ``plotly_src`` (the book does) or load it otherwise (``plotly_src=None``).
+    """
+    selected = default_selection(grid) if selected is None else selected
+    src = PLOTLY_SRC if plotly_src is None else plotly_src
     fig = build_figure(grid, selected)
-    figure = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, post_script=script,
+    figure = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                         post_script=_script(grid, div_id, selected),
                          config={"responsive": True, "displaylogo": False,
                                  "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
     loader = f'<script src="{html.escape(src)}"></script>' if src else ""
     return f'<div class="bn-explorer">{loader}{_controls_html(grid, div_id, selected)}{figure}</div>'
 
 
-def explorer(grid: Grid, **kwargs):
-    """The explorer for display in a notebook (``IPython.display.HTML``)."""
+def explorer_display(grid: Grid, **kwargs):
+    """The explorer as a notebook display object (``IPython.display.HTML`` of :func:`explorer_html`)."""
     from IPython.display import HTML
 
     return HTML(explorer_html(grid, **kwargs))

@@ -3,7 +3,7 @@ import warnings
 import pytest
 import torch
 
-from bnreview import cache, train as train_module
+from bnreview import cache
 from bnreview.cache import cache_dir, cache_key, cached_train, entry_path, load_cached
 from bnreview.config import TrainConfig
 

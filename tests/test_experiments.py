@@ -178,7 +178,7 @@ def test_full_settings_are_the_chapters():
 
 
 def test_lr_sweep_summary_and_tables():
-    results = ex.lr_sweep(lrs=(0.3, 1e5), seed_list=(0, 1), n_train=64, batch_size=32, device="cpu")
+    results = ex.lr_sweep_runs(lrs=(0.3, 1e5), seed_list=(0, 1), n_train=64, batch_size=32, device="cpu")
     assert set(results) == {(v, lr) for v in ("no BN", "BN (all four layers)") for lr in (0.3, 1e5)}
     assert all(len(hs) == 2 for hs in results.values())
     rows = ex.sweep_rows(results)
@@ -194,7 +194,8 @@ def test_lr_sweep_summary_and_tables():
     table = ex.markdown_table(rows, {"lr": "lr", "mean": lambda r: f"{r['mean']:.2f}"})
     assert table.count("\n") == len(rows) + 1 and table.startswith("| lr | mean |")
     # a second call reads the cache
-    again = ex.lr_sweep(lrs=(0.3,), variants={"no BN": ()}, seed_list=(0,), n_train=64, batch_size=32, device="cpu")
+    again = ex.lr_sweep_runs(lrs=(0.3,), variants={"no BN": ()}, seed_list=(0,), n_train=64, batch_size=32,
+                             device="cpu")
     assert again[("no BN", 0.3)][0].step_loss == results[("no BN", 0.3)][0].step_loss
 
 
@@ -244,9 +245,10 @@ def test_inference_accuracies_and_batch_statistics():
     assert all(0 <= result[k] <= 1 for k in ("ema", "population", "batch")) and result["gap_mean"] >= 0
     assert result["ema"] == pytest.approx(history.final_test_acc)
     assert ex.inference_accuracies(history) == result  # read back from the cache
+    assert derived_path(history, "inference", ex.what_bn_does).exists()  # keyed on the module that computes it
     model = ex.model_from(history)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    images, labels = ex._test_set(history)
+    images, labels = ex.run_test_data(history)
     ex.batch_stats_accuracy(model, images, labels, batch_size=16)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
     assert 0 <= ex.eval_accuracy(model, images, labels) <= 1
@@ -286,7 +288,7 @@ def test_sweep_and_run_figures_draw():
     results = {("no BN", 0.1): [_fake(0.98, (0.1, 0.97, 0.98)), _fake(0.97)], ("no BN", 9.0): [_fake(0.1, diverged=True)] * 2,
                ("BN", 0.1): [_fake(0.99, (0.1, 0.98, 0.99))] * 2, ("BN", 9.0): [_fake(0.98, (0.1, 0.9, 0.98))] * 2}
     rows = ex.sweep_rows(results)
-    fig = plots.lr_sweep(rows, title="sweep")
+    fig = plots.lr_sweep_figure(rows, title="sweep")
     assert len(fig.axes) == 4 and fig.axes[0].get_xscale() == "log" and fig.axes[2].get_ylabel() == "SGD steps"
     fig = plots.curves_over_steps({"no BN": results[("no BN", 0.1)], "BN": results[("BN", 0.1)]}, title="t")
     assert fig.axes[0].get_xlabel() == "SGD step" and len(fig.axes[0].lines) == 2
@@ -301,17 +303,17 @@ def test_sweep_and_run_figures_draw():
 
 def test_placement_grid_covers_every_placement_position_and_lr():
     grid = ex.placement_grid(lrs=(0.1, 0.3), seed_list=(0,))
-    placements = {(name, "-" if not layers else pos) for name, layers in ex.PLACEMENTS.items()
-                  for pos in ("before", "after")}
+    placements = {p.grid_key for p in ex.PLACEMENTS}  # (layers with BN, position), no BN once
+    assert ("no BN", "-") in placements and ("fc1 only", "after") in placements
     assert set(grid) == {(name, pos, lr) for name, pos in placements for lr in (0.1, 0.3)}
     run = grid["fc1 only", "after", 0.3][0]
     assert run.config["bn"] == ["fc1"] and run.config["bn_position"] == "after" and run.config["lr"] == 0.3
-    assert run.config["val_size"] == ex.VAL_SIZE and run.val_acc  # the sweep holds validation images out
+    assert run.config["val_size"] == ex.val_size() and run.val_acc  # the sweep holds validation images out
 
 
 def test_regularisation_variants_and_the_training_accuracy(monkeypatch):
-    monkeypatch.setattr(ex, "REG_N_TRAIN", 128)
-    monkeypatch.setattr(ex, "REG_EPOCHS", 2)
+    monkeypatch.setattr(ex.regularisation, "REG_N_TRAIN", 128)
+    monkeypatch.setattr(ex.regularisation, "REG_EPOCHS", 2)
     runs = ex.regularisation_runs(seed_list=(0,))
     assert list(runs) == ["neither", "dropout", "BN", "BN + dropout"]
     both = runs["BN + dropout"][0].config
@@ -319,33 +321,44 @@ def test_regularisation_variants_and_the_training_accuracy(monkeypatch):
     h = runs["dropout"][0]
     fit = ex.training_accuracy(h)
     assert 0 <= fit <= 1 and ex.training_accuracy(h) == fit  # the second call reads the cache
+    assert derived_path(h, "fit", ex.regularisation).exists()  # keyed on the module that computes it
     quick = ex.regularisation_config()
     monkeypatch.setenv("BNREVIEW_QUICK", "1")
     assert ex.regularisation_config().n_train == 128 and ex.regularisation_config().epochs == 2
     assert quick.lr == ex.REG_LR
 
 
-def test_derived_numbers_are_keyed_on_the_code_that_derives_them(monkeypatch):
+@pytest.mark.parametrize("edited_name", ["what_bn_does", "common"])
+def test_derived_numbers_are_keyed_on_the_code_that_derives_them(monkeypatch, edited_name):
+    """Keyed on the module that computes (passed in) and on common (the rebuilt network, the accuracy)."""
     from bnreview import cache
 
     history = cached_train(TrainConfig(lr=0.3, epochs=1, **TINY), progress=False)
+    module, edited_module = ex.what_bn_does, getattr(ex, edited_name)
     calls = []
 
     def compute():
         calls.append(1)
         return {"value": len(calls)}
 
-    assert ex._cached_numbers(history, "probe", compute) == {"value": 1}
-    assert ex._cached_numbers(history, "probe", compute) == {"value": 1}  # read back
+    assert ex.cached_numbers(history, "probe", compute, module) == {"value": 1}
+    assert ex.cached_numbers(history, "probe", compute, module) == {"value": 1}  # read back
     real = cache._source
     with monkeypatch.context() as edited:
-        edited.setattr(cache, "_source", lambda m: real(m) + (b"# edited" if m is ex else b""))
+        edited.setattr(cache, "_source", lambda m: real(m) + (b"# edited" if m is edited_module else b""))
         cache.code_version.cache_clear()
         try:
-            assert ex._cached_numbers(history, "probe", compute) == {"value": 2}  # experiments.py edited: a miss
+            assert ex.cached_numbers(history, "probe", compute, module) == {"value": 2}  # the code edited: a miss
         finally:
             cache.code_version.cache_clear()
-    assert ex._cached_numbers(history, "probe", compute) == {"value": 1}
+    assert ex.cached_numbers(history, "probe", compute, module) == {"value": 1}
+
+
+def derived_path(history, name, module):
+    """Where a number derived by ``module`` from ``history`` is cached."""
+    from bnreview.cache import cache_dir, cache_key
+
+    return cache_dir() / f"{cache_key(history.train_config(), ex.common, module)}.{name}.json"
 
 
 def test_derived_numbers_survive_an_unwritable_cache(monkeypatch):
@@ -358,4 +371,4 @@ def test_derived_numbers_survive_an_unwritable_cache(monkeypatch):
 
     monkeypatch.setattr(cache, "atomic_write", refuse)
     with pytest.warns(UserWarning, match="not cached: PermissionError"):
-        assert ex._cached_numbers(history, "probe", lambda: {"value": 3}) == {"value": 3}
+        assert ex.cached_numbers(history, "probe", lambda: {"value": 3}) == {"value": 3}

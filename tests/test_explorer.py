@@ -10,10 +10,11 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from bnreview import cache, data, experiments, explorer  # noqa: E402
+from bnreview import data, experiments, explorer  # noqa: E402
 from bnreview.models import BN_LAYERS  # noqa: E402
 from bnreview.cache import load_cached  # noqa: E402
-from bnreview.explorer import DIV_ID, PLACEMENTS, build_figure, compute_grid, explorer_html, grid_settings  # noqa: E402
+from bnreview.experiments import PLACEMENTS, compute_grid, grid_settings  # noqa: E402
+from bnreview.explorer import DIV_ID, build_figure, explorer_html  # noqa: E402
 
 LRS = (0.1, 1e4)  # 1e4 diverges within a few steps
 KEYS = ("none", "fc1", "all")
@@ -33,13 +34,6 @@ def grid(tiny_root, tmp_path_factory):
         return small_grid()
 
 
-def forbid_training(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("trained although the run was cached")
-
-    monkeypatch.setattr(cache, "train", fail)
-
-
 def test_full_grid_spans_the_learning_rates_and_placements_asked_for():
     full = grid_settings(quick=False)
     assert len(full["lrs"]) >= 6 and min(full["lrs"]) == 0.01 and 9 <= max(full["lrs"]) <= 10
@@ -52,29 +46,29 @@ def test_full_grid_spans_the_learning_rates_and_placements_asked_for():
 def test_quick_profile_uses_a_much_smaller_grid_of_shrunk_runs(monkeypatch):
     full, quick = grid_settings(quick=False), grid_settings(quick=True)
     assert len(quick["lrs"]) * len(quick["placements"]) * 4 <= len(full["lrs"]) * len(full["placements"])
-    full_run = explorer.run_config(0.9, "all")
+    full_run = experiments.placement_config(0.9, "all")
     monkeypatch.setenv("BNREVIEW_QUICK", "1")
     assert grid_settings() == quick
-    quick_run = explorer.run_config(0.9, "all")
+    quick_run = experiments.placement_config(0.9, "all")
     assert quick_run.n_train <= 2_000 and (full_run.n_train or 60_000) >= 10 * quick_run.n_train
 
 
 def test_runs_are_the_learning_rate_chapters_runs():
     """Same configs, so the same cache entries: the explorer adds only the runs that chapter lacks."""
     for lr in LRS:
-        assert explorer.run_config(lr, "none") == experiments.sweep_config(lr, ())
-        assert explorer.run_config(lr, "all") == experiments.sweep_config(lr, BN_LAYERS)
+        assert experiments.placement_config(lr, "none") == experiments.sweep_config(lr, ())
+        assert experiments.placement_config(lr, "all") == experiments.sweep_config(lr, BN_LAYERS)
     placed = set(experiments.placement_configs(3.0).values())
     for key in ("none", "convs", "fc1", "all", "all-after"):
-        assert explorer.run_config(3.0, key) in placed
+        assert experiments.placement_config(3.0, key) in placed
 
 
 def test_unknown_placement_is_named():
     with pytest.raises(ValueError, match="unknown placement 'middle'"):
-        explorer.placement("middle")
+        experiments.placement("middle")
 
 
-def test_grid_is_trained_through_the_cache_and_read_back(monkeypatch):
+def test_grid_is_trained_through_the_cache_and_read_back(forbid_training):
     grid = small_grid()
     assert grid.n_runs == len(LRS) * len(KEYS)
     for (i, j), config in grid.configs.items():
@@ -83,7 +77,7 @@ def test_grid_is_trained_through_the_cache_and_read_back(monkeypatch):
             LRS[i], p.bn, p.position, 128, 0)
         assert load_cached(config) is not None
     assert grid.run(1e4, "all").diverged and not grid.run(0.1, "none").diverged
-    forbid_training(monkeypatch)
+    forbid_training()
     again = small_grid()
     assert all(again.runs[k].test_acc == grid.runs[k].test_acc for k in grid.runs)
 
@@ -125,11 +119,11 @@ def test_html_has_the_div_controls_and_no_cdn(grid):
 def test_plotly_src_none_emits_no_script_tag(grid, monkeypatch):
     monkeypatch.setattr(explorer, "PLOTLY_SRC", None)
     assert "<script src=" not in explorer_html(grid)
-    assert explorer.explorer(grid).data.startswith('<div class="bn-explorer">')
+    assert explorer.explorer_display(grid).data.startswith('<div class="bn-explorer">')
 
 
 def test_summary_and_static_figure(grid):
-    numbers = explorer.summary(grid)
+    numbers = experiments.grid_summary(grid)
     assert numbers["none"]["best_lr"] == 0.1 and numbers["all"]["min_diverged_lr"] == 1e4
     assert numbers["fc1"]["n_diverged"] == 1
     assert numbers["seconds_per_run"] > 0
@@ -144,8 +138,8 @@ def test_summary_uses_the_books_one_criterion_for_the_largest_lr_that_trains(gri
     h = grid.run(0.1, "all")
     assert not h.diverged
     below, above = h.final_test_acc + 0.01, h.final_test_acc - 0.01
-    assert explorer.summary(grid, accuracy=below)["all"]["largest_trains_lr"] is None  # did not diverge, yet fails
-    assert explorer.summary(grid, accuracy=above)["all"]["largest_trains_lr"] == 0.1  # 1e4 diverged: fails
+    assert experiments.grid_summary(grid, accuracy=below)["all"]["largest_trains_lr"] is None  # no divergence, fails
+    assert experiments.grid_summary(grid, accuracy=above)["all"]["largest_trains_lr"] == 0.1  # 1e4 diverged: fails
     table = explorer.summary_markdown(grid, accuracy=below)
     assert "largest lr that trains (ends at" in table and "did not diverge" not in table
     assert table.count("\n") == 1 + len(KEYS) and "lr chosen on validation" in table
@@ -157,15 +151,15 @@ def test_best_learning_rate_is_chosen_on_validation_not_test(grid, monkeypatch):
     chosen = []
     real = findings.best_by_validation
     monkeypatch.setattr(findings, "best_by_validation", lambda runs, keys=None: chosen.append(runs) or real(runs, keys))
-    explorer.summary(grid)
+    experiments.grid_summary(grid)
     assert len(chosen) == len(KEYS) and all(h.val_acc for runs in chosen for hs in runs.values() for h in hs)
 
 
 def test_loss_smoothing_leaves_gaps_for_non_finite_losses():
-    xs, ys = explorer._smoothed([1.0, 3.0, math.inf, 2.0], window=2)
+    xs, ys = explorer.trailing_mean([1.0, 3.0, math.inf, 2.0], window=2)
     assert xs == [1, 2, 3, 4] and ys == [1.0, 2.0, None, None]
-    assert explorer._smoothed([4.0, 2.0, 0.0], window=10)[1] == [4.0, 3.0, 2.0]
-    assert explorer._smoothed([1.0] * 12, window=3, every=5)[0] == [1, 5, 10, 12]  # the first, every 5th, the last
+    assert explorer.trailing_mean([4.0, 2.0, 0.0], window=10)[1] == [4.0, 3.0, 2.0]
+    assert explorer.trailing_mean([1.0] * 12, window=3, every=5)[0] == [1, 5, 10, 12]  # the first, every 5th, the last
 
 
 def test_accuracy_points_end_at_the_final_step(grid):
@@ -176,6 +170,30 @@ def test_accuracy_points_end_at_the_final_step(grid):
 
 def test_every_placement_has_a_label():
     assert len({p.label for p in PLACEMENTS}) == len(PLACEMENTS)
+    assert len({p.key for p in PLACEMENTS}) == len({p.grid_key for p in PLACEMENTS}) == len(PLACEMENTS)
+    grid_keys = {p.key for p in grid_settings(quick=False)["placements"] + grid_settings(quick=True)["placements"]}
+    assert grid_keys <= {p.key for p in PLACEMENTS}  # the explorer's grid names placements of the one list
+    assert set(experiments.SWEEP_NETWORKS.values()) <= {p.key for p in PLACEMENTS}
+
+
+def test_script_and_style_ship_as_package_data(grid):
+    """bnreview/static/explorer.js and explorer.css, read through importlib.resources and declared as package data."""
+    from importlib import resources
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    static = resources.files("bnreview") / "static"
+    script, style = (static / "explorer.js").read_text(encoding="utf-8"), (static / "explorer.css").read_text(
+        encoding="utf-8")
+    assert "gd.bnSelect = select" in script and "var S = ${state};" in script and "#${id}-controls" in style
+    assert explorer.static_text("explorer.js") == script
+    page = explorer_html(grid)
+    assert "gd.bnSelect = select" in page and f"#{DIV_ID}-controls {{" in page and "${" not in page
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["bnreview"]
+    assert {"static/*.js", "static/*.css"} <= set(shipped)
+    assert "bnreview.*" in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]  # bnreview.experiments
 
 
 def test_explorer_findings_quote_the_sweeps_usable_range_and_the_grids_speed(grid):

@@ -160,15 +160,17 @@ def conclusion_inputs(final_clear=0, lr_verdict="supported", speed_verdict="supp
         "paper_mnist": chapter("mlp"),
         "what_bn_does": chapter(headline_noisy="noisy", headline_batch="batch", headline_population="pop"),
         "regularisation": chapter("reg"),
+        "fashion": chapter("it was the data", [claim("harder task", "supported")]),
     }
 
 
 def test_conclusion_collects_every_chapter_and_the_ledger():
     v = fd.conclusion_findings(conclusion_inputs())
-    assert v["n_claims"] == 4 and v["verdict_counts"] == "2 supported, 1 not supported, 1 mixed"
+    assert v["n_claims"] == 5 and v["verdict_counts"] == "3 supported, 1 not supported, 1 mixed"
     assert "| Does BN allow larger learning rates? | \"not noticed\" | from 0.9 to 3 ({doc}`lr_sweep`) |" in v["table"]
     assert "- noisy ({doc}`what_bn_does`)" in v["found"] and "- norms grow ({doc}`lr_sweep`)" in v["found"]
-    assert v["ledger"].count("\n") == 5  # header, rule, four claims
+    assert v["ledger"].count("\n") == 6  # header, rule, five claims
+    assert "- it was the data ({doc}`fashion`)" in v["found"] and v["answer"].endswith(". it was the data.")
     assert v["answer"].startswith("The review's \"not noticed\" holds for what it measured")
     assert "the range of usable learning rates and the speed of training" in v["answer"]
 

@@ -1,0 +1,140 @@
+"""What every chapter's runs share: seeds and grids through the run cache, the sweep's config, summaries,
+and numbers derived from a finished run (its network rebuilt, its accuracy, cached beside it).
+
+Results come back as ``{key: [History, ...]}`` (one History per seed) and are summarised into
+plain rows (``list[dict]``) that the chapters glue and tabulate.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import replace
+from types import ModuleType
+
+import torch
+
+from bnreview.cache import cache_dir, cache_key, cached_json, cached_train
+from bnreview.config import TrainConfig, for_profile, is_quick, seeds
+from bnreview.data import batches
+from bnreview.train import History
+
+# Training images held out to choose settings on (a best learning rate, the MLP's lr and initial
+# scale): the test set is only ever used to report the chosen setting.
+VAL_SIZE = 5_000
+SWEEP_EVAL_EVERY = 100  # steps between test evaluations of a sweep run (for "steps to 97%")
+
+
+def val_size() -> int:
+    """The held-out validation images, ``VAL_SIZE``, read when a config is built (the tests shrink it)."""
+    return VAL_SIZE
+
+
+def sweep_config(lr: float, bn=(), **changes) -> TrainConfig:
+    """One run of the learning-rate sweep: LeNet, batch 64, one epoch over the 55,000 training images
+    left after holding out ``VAL_SIZE`` for validation, test accuracy every 100 steps, layer
+    statistics (and weight norms) every 50 steps. Quick profile: 2,000 images, one epoch (32 steps),
+    test accuracy every 8 steps."""
+    config = TrainConfig(**{"lr": lr, "bn": bn, "epochs": 1, "batch_size": 64, "eval_every": SWEEP_EVAL_EVERY,
+                            "probe_every": 50, "val_size": val_size(), **changes})
+    quick = for_profile(config)
+    return replace(quick, eval_every=8) if is_quick() else quick
+
+
+# ---------------------------------------------------------------------------------------
+# Runs
+
+
+def run_seeds(config: TrainConfig, seed_list: Iterable[int] | None = None, progress: bool = False) -> list[History]:
+    """``config`` trained once per seed (from the cache where it can be)."""
+    seed_list = seeds() if seed_list is None else seed_list
+    return [cached_train(replace(config, seed=s), progress=progress) for s in seed_list]
+
+
+def run_grid(configs: dict[Hashable, TrainConfig], seed_list: Iterable[int] | None = None,
+             progress: bool = False) -> dict[Hashable, list[History]]:
+    """Every config of ``{key: config}`` over the seeds: ``{key: [History per seed]}``."""
+    seed_list = tuple(seeds() if seed_list is None else seed_list)
+    return {key: run_seeds(config, seed_list, progress) for key, config in configs.items()}
+
+
+def train_seconds(grid: dict[Hashable, list[History]] | list[History]) -> float:
+    """Training time of a set of runs (the sum of their epochs' seconds, evaluation excluded)."""
+    runs = [h for hs in grid.values() for h in hs] if isinstance(grid, dict) else grid
+    return float(sum(sum(h.epoch_seconds) for h in runs))
+
+
+# ---------------------------------------------------------------------------------------
+# Summaries
+
+
+def mean_or_nan(values: Sequence[float]) -> float:
+    """The mean of ``values``, NaN when there are none."""
+    return sum(values) / len(values) if values else float("nan")
+
+
+def final_accuracies(histories: list[History]) -> list[float]:
+    """Final test accuracy of each run; a diverged run counts with what it was left at."""
+    return [h.final_test_acc for h in histories]
+
+
+def seed_summary(histories: list[History], accuracies: Sequence[float] = (0.97, 0.98)) -> dict:
+    """Mean, min and max of the final test accuracy over seeds, diverged runs, and steps to each accuracy.
+
+    ``steps_to[acc]`` lists each seed's first step at that test accuracy (None: never);
+    ``steps_to_mean[acc]`` averages the seeds that got there (NaN if none did).
+    """
+    finals = final_accuracies(histories)
+    steps_to = {acc: [h.steps_to(acc) for h in histories] for acc in accuracies}
+    return {
+        "n": len(histories),
+        "finals": finals,
+        "mean": sum(finals) / len(finals),
+        "min": min(finals),
+        "max": max(finals),
+        "diverged": sum(h.diverged for h in histories),
+        "diverged_runs": [h.diverged for h in histories],
+        "steps_to": steps_to,
+        "steps_to_mean": {acc: mean_or_nan([s for s in v if s is not None]) for acc, v in steps_to.items()},
+        "reached": {acc: sum(s is not None for s in v) for acc, v in steps_to.items()},
+    }
+
+
+def markdown_table(rows: list[dict], columns: dict[str, str | Callable]) -> str:
+    """A Markdown table of ``rows``: ``columns`` maps each header to a row key or a function of the row."""
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    lines = []
+    for row in rows:
+        cells = [str(get(row) if callable(get) else row[get]) for get in columns.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return head + "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Numbers derived from a finished run
+
+
+def model_from(history: History, device: str = "cpu") -> torch.nn.Module:
+    """A fresh network built from the run's config, holding the run's final weights and BN statistics."""
+    model = history.train_config().build_model()
+    model.load_state_dict(history.state_dict)
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def eval_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Test accuracy in eval mode: BN uses the statistics stored in its buffers (Algorithm 2's map)."""
+    model.eval()
+    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in batches(images, labels, 1000))
+    return correct / len(labels)
+
+
+def cached_numbers(history: History, name: str, compute: Callable[[], dict], *modules: ModuleType) -> dict:
+    """``compute()`` once per run and per version of the code that derives it: stored as JSON beside the run.
+
+    The key adds to the run's the source of this module (the rebuilt network, the accuracy) and
+    of ``modules``: the caller passes the module that computes, ``sys.modules[__name__]``. An
+    edit to how a number is derived then misses instead of serving the old number.
+    """
+    key = cache_key(history.train_config(), sys.modules[__name__], *modules)
+    return cached_json(cache_dir() / f"{key}.{name}.json", compute)

@@ -1,0 +1,83 @@
+"""Every number, comparison and verdict the book's prose states, computed from runs, in one tested place.
+
+Chapters call these functions, ``glue`` what they return and plot; they compute nothing
+themselves. A sentence whose truth depends on a result is returned by a function here (so a
+rerun rewrites it) or follows an ``assert`` of the condition it states (so a rerun that
+flips it fails the build). Every public name of the submodules is re-exported here, so
+``from bnreview import findings as fd; fd.X`` reaches any of them.
+
+The submodules:
+
+- :mod:`~bnreview.findings.core`: the criteria below, one definition each, and the measures several
+  chapters share (steps to an accuracy, weight growth, the pilot's choice of the MLP's learning rate).
+- :mod:`~bnreview.findings.wording`: how counts, learning rates, seeds and a set of runs' setting are written.
+- :mod:`~bnreview.findings.ledger`: the claims ledger (:class:`Claim`, :func:`verdict`) and the glue helpers.
+- One module a chapter: :mod:`~bnreview.findings.motivation`, :mod:`~bnreview.findings.algorithm`,
+  :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
+  explorer), :mod:`~bnreview.findings.paper_mnist`, :mod:`~bnreview.findings.what_bn_does`,
+  :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion` and :mod:`~bnreview.findings.conclusion`.
+
+``bnreview.experiments`` imports :func:`pilot_choice` from the core at its top, so no module here imports
+``experiments`` (or ``explorer``) at its top: they do so inside the functions that need them.
+
+The criteria, one definition each, used by every chapter that needs them:
+
+- **Spread over seeds** (:func:`spread`): mean, sample standard deviation, min and max of
+  one number over a setting's seeds. Every comparison is quoted with it.
+- **Clearly different** (:func:`compare`): two settings differ clearly when every seed of
+  one ends above every seed of the other (their ranges over seeds do not overlap). With
+  three seeds a side that is the strongest statement the runs support without a test; any
+  overlap is reported as "within the spread of the seeds".
+- **A learning rate trains** (:func:`trains`): every seed ends its run at
+  ``TRAINS_ACCURACY`` (97%) test accuracy or more, within the run's step budget, and none
+  diverged (a diverged run counts as a failure whatever its accuracy).
+- **The usable range** (:func:`largest_trainable_lr`): the largest learning rate of a grid
+  that trains; "BN widens the usable range" means its largest is larger.
+- **Chosen on validation** (:func:`best_by_validation`): any "best" setting is the one with
+  the highest mean accuracy on the held-out validation images; the test set only reports
+  the setting chosen.
+- **Time per epoch** (:func:`seconds_per_epoch`): the median over runs of each run's mean
+  training time per epoch (SGD steps only; evaluations excluded), so one run slowed by
+  other work on the machine does not decide it.
+"""
+
+from __future__ import annotations
+
+from bnreview.findings.wording import (epochs_setting, lenet_setting, listing, lr_label, mlp_setting, plural,
+                                       regularisation_setting, runs_setting, seeds_label, seeds_text, sweep_setting,
+                                       training_images)
+from bnreview.findings.core import (TRAINS_ACCURACY, Comparison, Spread, best_by_validation, compare, epoch_accuracy,
+                                    final_accuracy, grid_steps, largest_trainable_lr, pilot_choice, reaches_sooner,
+                                    seconds_per_epoch, spread, steps_to_accuracy, train_minutes, trains,
+                                    usable_range_text, weight_growth, weight_norms)
+from bnreview.findings.ledger import (VERDICTS, Claim, glue_all, glueable_values, ledger_markdown, verdict,
+                                      verdict_counts)
+from bnreview.findings.motivation import (MOT_LAYERS, MOT_QUOTED_SCALES, MOT_SAMPLES, MOT_SCALES, MOT_SEED, MOT_STILL,
+                                          PAPER_ICS_CLAIM, PAPER_SATURATION_CLAIM, REVIEW_ICS_CLAIM,
+                                          REVIEW_SATURATION_CLAIM, SAT_SLOPE_FRACTION, input_spread,
+                                          motivation_findings, motivation_table, saturation_table, saturation_threshold)
+from bnreview.findings.algorithm import ALG_SHAPES, ALG_TOLERANCE, REVIEW_SLIPS, algorithm_findings
+from bnreview.findings.review import (IMPL_SAME_POINTS, IMPL_SAME_TIME, LECUN_ERROR, PAPER_ACCURACY_CLAIM,
+                                      REVIEW_ACCURACY, REVIEW_ACCURACY_CLAIM, REVIEW_IMPL_CLAIM, TIME_SWING,
+                                      baseline_findings, epoch_seconds_each, epoch_time_swing, hardest_digit,
+                                      implementation_findings, review_findings, time_caveat)
+from bnreview.findings.lr_sweep import (LR_BN, LR_NORM_LAYER, LR_NORM_LRS, LR_NO_BN, LR_REVIEW, PAPER_EXPLORER_CLAIM,
+                                        PAPER_LR_CLAIM, PAPER_SCALE_CLAIM, PAPER_SPEED_CLAIM, PLACEMENT_POSITIONS,
+                                        REVIEW_CLAIM, best_lr_by_validation, effective_lr, effective_lr_findings,
+                                        explorer_findings, lr_sweep_findings, placement_findings, placement_table,
+                                        speed_text, sweep_table)
+from bnreview.findings.paper_mnist import (PAPER_MNIST_ACCURACY, PAPER_MNIST_INIT, PAPER_MNIST_INPUT,
+                                           PAPER_MNIST_OPTIMISER, PAPER_MNIST_STABLE, PM_EARLY, PM_LATE, PM_LAYER,
+                                           PM_LENETS, PM_LENET_LAYER, PM_NETWORKS, PM_NORMAL_BAND, REVIEW_MNIST,
+                                           accuracy_at, band_width, drift_late, figure_1a_findings,
+                                           paper_mnist_findings, pilot_scale_text, pilot_table, pilot_text, steadiness,
+                                           steps_to_text)
+from bnreview.findings.what_bn_does import (PAPER_ICS, PAPER_INFERENCE, REVIEW_ICS, REVIEW_INFERENCE, WB_LAYERS,
+                                            WB_NETWORKS, WB_NORM_LAYER, batch_findings, drift_groups, noisy_findings,
+                                            population_findings, unit_drift, what_bn_does_findings)
+from bnreview.findings.regularisation import (PAPER_DROPOUT_CLAIM, PAPER_REG_CLAIM, REG_NAMES, REVIEW_REG_CLAIM,
+                                              largest_epoch_drop, regularisation_findings, regularisation_table,
+                                              train_test_gaps)
+from bnreview.findings.conclusion import REVIEW_CONCLUSION, conclusion_findings
+from bnreview.findings.fashion import (CLASSES, FASHION_TRAINS_ACCURACY, answer, d2l_sign_text, d2l_texts, fashion_findings,
+                                       lr_texts, network_labels, per_class, per_class_text)

@@ -1,0 +1,70 @@
+"""The claims ledger (a row per claim, with its verdict) and the glue between findings and a chapter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+VERDICTS = ("supported", "not supported", "mixed", "not tested")
+
+
+# ---------------------------------------------------------------------------------------
+# Gluing
+
+
+def glueable_values(values: dict) -> dict:
+    """The entries of a findings dict that ``glue_all`` can glue: strings and numbers."""
+    return {k: v for k, v in values.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+def glue_all(values: dict[str, object]) -> None:
+    """``myst_nb.glue`` every ``{name: value}`` without displaying it: a chapter's one bookkeeping call."""
+    from myst_nb import glue
+
+    for name, value in values.items():
+        glue(name, value, display=False)
+
+
+# ---------------------------------------------------------------------------------------
+# The claims ledger
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the ledger: what the paper says, what the review said, what our runs show, and the verdict."""
+
+    topic: str
+    paper: str
+    review: str
+    evidence: str
+    verdict: str
+    chapter: str = ""  # the chapter (document name) holding the runs, for a {doc} link
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict={self.verdict!r} is invalid; accepted: {', '.join(map(repr, VERDICTS))}")
+
+
+def verdict(supported: bool | None, mixed: bool = False) -> str:
+    """``"supported"``/``"not supported"`` from a condition, ``"mixed"`` if asked, ``"not tested"`` for None."""
+    if supported is None:
+        return "not tested"
+    if mixed:
+        return "mixed"
+    return "supported" if supported else "not supported"
+
+
+def ledger_markdown(claims: Sequence[Claim]) -> str:
+    """The ledger as a Markdown table (a MyST page renders the {doc} links)."""
+    rows = ["| claim | the paper | the review | our evidence | verdict |", "|---|---|---|---|---|"]
+    for c in claims:
+        evidence = c.evidence + (f" ({{doc}}`{c.chapter}`)" if c.chapter else "")
+        cells = (c.topic, c.paper, c.review, evidence, f"**{c.verdict}**")
+        rows.append("| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+def verdict_counts(claims: Sequence[Claim]) -> str:
+    """``"5 supported, 2 mixed"``: how many claims got each verdict (verdicts no claim got are left out)."""
+    counts = {name: sum(c.verdict == name for c in claims) for name in VERDICTS}
+    return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
