@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make book   build the book into _build/html (full runs; about 15 minutes cold on 2 cores)
+#   make book   build the book into _build/html (full runs; cold: about 40 minutes on 2 fast cores, 2 hours on slow ones; see README)
 #   make test   unit tests, notebooks under nbval and the browser test (quick profile)
 # Both create or reuse the virtual environment $(VENV) and install requirements.txt + bnreview.
 

@@ -372,3 +372,23 @@ def test_derived_numbers_survive_an_unwritable_cache(monkeypatch):
     monkeypatch.setattr(cache, "atomic_write", refuse)
     with pytest.warns(UserWarning, match="not cached: PermissionError"):
         assert ex.cached_numbers(history, "probe", lambda: {"value": 3}) == {"value": 3}
+
+
+def test_fashion_runs_are_the_reviews_and_d2ls_settings_on_fashion_mnist(monkeypatch):
+    from bnreview.config import review_config
+    from bnreview.experiments import fashion
+    from bnreview.models import BN_LAYERS
+
+    configs = []
+    monkeypatch.setattr(fashion, "run_seeds", lambda config, seed_list=None: configs.append(config) or [])
+    monkeypatch.setattr(fashion, "run_grid", lambda grid, seed_list=None: configs.extend(grid.values()) or {})
+    ex.fashion_review_runs()
+    assert configs == [review_config(dataset="fashion-mnist", probe_every=0),
+                       review_config(dataset="fashion-mnist", probe_every=0, bn="all")]
+    assert (configs[0].lr, configs[0].epochs, configs[0].batch_size, configs[0].activation) == (0.9, 10, 64, "tanh")
+    configs.clear()
+    ex.d2l_runs()
+    assert [(c.activation, c.batch_size, c.epochs, c.lr, c.bn, c.dataset) for c in configs] == [
+        ("sigmoid", 256, 10, 0.9, (), "fashion-mnist"), ("sigmoid", 256, 10, 1.0, BN_LAYERS, "fashion-mnist")]
+    monkeypatch.setattr(fashion, "lr_sweep_runs", lambda lrs, **kw: {"lrs": lrs, **kw})
+    assert ex.fashion_lr_runs() == {"lrs": ex.FASHION_LRS, "seed_list": None, "dataset": "fashion-mnist", "probe_every": 0}
