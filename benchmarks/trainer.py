@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bnreview.config import TrainConfig, data_split
+from bnreview.models import BN_LAYERS
 from bnreview.train import TRAIN_THREADS, train
 
 TARGET = 1.3
@@ -74,11 +76,10 @@ def main() -> None:
     images, labels = data_split(base, "train")
     variants = {
         "plain loop, no BN": lambda r: plain_epoch(False, images, labels, r),
-        "bnreview, no BN": lambda r: bnreview_epoch(TrainConfig(**{**base.to_dict(), "seed": r})),
+        "bnreview, no BN": lambda r: bnreview_epoch(replace(base, seed=r)),
         "plain loop, torch BN": lambda r: plain_epoch(True, images, labels, r),
-        "bnreview, our BN": lambda r: bnreview_epoch(TrainConfig(**{**base.to_dict(), "seed": r, "bn": "all"})),
-        "bnreview, torch BN": lambda r: bnreview_epoch(
-            TrainConfig(**{**base.to_dict(), "seed": r, "bn": "all", "bn_impl": "torch"})),
+        "bnreview, our BN": lambda r: bnreview_epoch(replace(base, seed=r, bn=BN_LAYERS)),
+        "bnreview, torch BN": lambda r: bnreview_epoch(replace(base, seed=r, bn=BN_LAYERS, bn_impl="torch")),
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(TRAIN_THREADS)

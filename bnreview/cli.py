@@ -58,25 +58,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(argv: list[str]):
-    """The :class:`~bnreview.config.TrainConfig` that ``python -m bnreview train <argv>`` trains."""
-    from bnreview.config import TrainConfig
-
-    args = _parser().parse_args(["train", *argv])
-    return TrainConfig(**{name: getattr(args, name) for name in TRAIN_FLAGS})
-
-
 # The TrainConfig fields the command line sets (each as --name-with-dashes).
 TRAIN_FLAGS = ("lr", "epochs", "batch_size", "momentum", "weight_decay", "bn", "bn_impl", "bn_position", "activation",
                "seed", "n_train", "device", "dataset", "val_size", "dropout")
 
 
+def _config(args):
+    from bnreview.config import TrainConfig
+
+    return TrainConfig(**{name: getattr(args, name) for name in TRAIN_FLAGS})
+
+
+def config_from_args(argv: list[str]):
+    """The :class:`~bnreview.config.TrainConfig` that ``python -m bnreview train <argv>`` trains."""
+    return _config(_parser().parse_args(["train", *argv]))
+
+
 def _train(args) -> None:
     from bnreview.cache import cached_run
-    from bnreview.config import TrainConfig, check_device
+    from bnreview.config import check_device
     from bnreview.train import train
 
-    config = TrainConfig(**{name: getattr(args, name) for name in TRAIN_FLAGS})
+    config = _config(args)
     check_device(config.device)  # before any data is read: a device this machine lacks fails at once
     print(config.describe())
     if args.no_cache:

@@ -49,9 +49,8 @@ def per_class_text(classes: dict[str, Comparison]) -> str:
             f"seeds on the other {rest} (difference of the mean per-class test accuracy, in points)")
 
 
-def lr_texts(results: dict[tuple[str, float], Sequence[History]]) -> list[str]:
-    """One comparison of the final test accuracy per learning rate of the sweep."""
-    without, with_ = network_labels(results)
+def lr_texts(results: dict[tuple[str, float], Sequence[History]], without: str, with_: str) -> list[str]:
+    """One comparison of the final test accuracy per learning rate of the sweep, ``with_`` against ``without``."""
     lrs = sorted({lr for _, lr in results})
     texts = []
     for lr in lrs:
@@ -135,7 +134,7 @@ def fashion_findings(review: dict[str, Sequence[History]], sweep: dict[tuple[str
         "mnist_compare": mnist.text("without BN", "with BN"),
         "per_class": per_class_text(classes), "per_class_comparisons": classes,
         "usable_range": usable, "bar": f"{100 * FASHION_TRAINS_ACCURACY:g}%",
-        "lr_compare": "; ".join(lr_texts(sweep)), "lrs": listing(sorted({lr for _, lr in sweep})),
+        "lr_compare": "; ".join(lr_texts(sweep, without, with_)), "lrs": listing(sorted({lr for _, lr in sweep})),
         **{f"d2l_{'bn' if name == 'BN' else 'nobn'}": text for name, text in d2l_texts(d2l, d2l_published).items()},
         "d2l_sign": d2l_sign_text(d2l, d2l_published),
         "headline": headline, "claims": [claim],
