@@ -14,6 +14,8 @@ One module a concern, in dependency order (ARCHITECTURE.md draws the flow):
 * ``plots``: the figures of single runs and the live curves; ``plots_sweeps``: figures over seeds,
   sweeps and grids; ``explorer``: the static book's explorer of precomputed runs; ``widgets``: the
   retraining panel of a live notebook.
+* ``browser``: what the static book's in-browser (TensorFlow.js) trainer needs from PyTorch: its
+  images, the reference run it must reproduce, the panel's markup.
 * ``cli``: ``python -m bnreview train|data``.
 """
 

@@ -6,6 +6,11 @@ It keeps the built HTML self-contained and the build warning-free:
   to ``_static/plotly.min.js`` in the output (not into a source ``_static/`` folder, which
   Jupyter Book 1 would inject into every page), and added to the <head> of exactly the pages
   that contain a figure made with ``fig.to_html(full_html=False, include_plotlyjs=False)``.
+* The in-browser trainer (``bnreview.browser``): on pages holding its panel, bntrain.js,
+  bnpanel.js and bntrain.css (from book/static/) are added; after the build they, the pinned
+  TensorFlow.js files (book/static/tfjs/) and the images and PyTorch reference that
+  ``bnreview.browser.export`` writes are in ``_static/`` (tfjs and the images are fetched by the
+  page on the reader's first click, not with the page).
 * ipywidgets: widget views are dropped for HTML builders in _config.yml, so the page shows
   the output's text/html or text/plain fallback; the saved widget state is then dead
   weight and is dropped here too.
@@ -25,6 +30,9 @@ from pathlib import Path
 
 PLOTLY_JS = "plotly.min.js"  # served as <outdir>/_static/plotly.min.js
 PLOTLY_MARKER = 'class="plotly-graph-div"'
+TRAINER_MARKER = 'class="bn-browser-train"'
+TRAINER_STATIC = Path(__file__).resolve().parent / "static"
+TRAINER_JS, TRAINER_CSS = ("bntrain.js", "bnpanel.js"), "bntrain.css"
 LAUNCH_PROVIDERS = ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url", "jupyterlite_url")
 
 
@@ -70,19 +78,38 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique  # the builder's per-page list; Sphinx restores it after the page
 
 
-def _copy_plotly_js(app, exc) -> None:
-    if exc is not None or app.builder.format != "html":
-        return
-    source, target = plotly_js_source(), Path(app.outdir, "_static", PLOTLY_JS)
+def _add_trainer(app, pagename, templatename, context, doctree) -> None:
+    if TRAINER_MARKER in (context.get("body") or ""):
+        for name in TRAINER_JS:
+            app.add_js_file(name, defer="defer")
+        app.add_css_file(TRAINER_CSS)
+
+
+def _copy(source: Path, target: Path) -> None:
     if not (target.exists() and filecmp.cmp(source, target, shallow=False)):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
+
+
+def _copy_static(app, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    static = Path(app.outdir, "_static")
+    _copy(plotly_js_source(), static / PLOTLY_JS)
+    for name in (*TRAINER_JS, TRAINER_CSS):
+        _copy(TRAINER_STATIC / name, static / name)
+    for source in sorted((TRAINER_STATIC / "tfjs").iterdir()):
+        _copy(source, static / "tfjs" / source.name)
+    from bnreview.browser import export  # torch: imported only once a build has finished
+
+    export(static / "bn-browser")
 
 
 def setup(app):
     app.connect("config-inited", _launch_buttons_need_repository, priority=900)
     app.connect("doctree-read", _drop_widget_state)
     app.connect("html-page-context", _add_plotly_js)
+    app.connect("html-page-context", _add_trainer)
     app.connect("html-page-context", _dedupe_scripts, priority=900)  # after every other handler
-    app.connect("build-finished", _copy_plotly_js)
+    app.connect("build-finished", _copy_static)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -15,7 +15,8 @@ The submodules:
 - One module a chapter: :mod:`~bnreview.findings.motivation`, :mod:`~bnreview.findings.algorithm`,
   :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
   explorer), :mod:`~bnreview.findings.paper_mnist`, :mod:`~bnreview.findings.what_bn_does`,
-  :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion` and :mod:`~bnreview.findings.conclusion`.
+  :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion`, :mod:`~bnreview.findings.in_browser` and
+  :mod:`~bnreview.findings.conclusion`.
 
 ``bnreview.experiments`` imports :func:`pilot_choice` from the core at its top, so no module here imports
 ``experiments`` (or ``explorer``) at its top: they do so inside the functions that need them.
@@ -81,3 +82,4 @@ from bnreview.findings.regularisation import (PAPER_DROPOUT_CLAIM, PAPER_REG_CLA
 from bnreview.findings.conclusion import REVIEW_CONCLUSION, conclusion_findings
 from bnreview.findings.fashion import (CLASSES, FASHION_TRAINS_ACCURACY, answer, d2l_sign_text, d2l_texts, fashion_findings,
                                        lr_texts, network_labels, per_class, per_class_text)
+from bnreview.findings.in_browser import TRY_LR, browser_findings
