@@ -27,7 +27,7 @@
 
   // spec: {title, xLabel, xMax, yMin, yMax, log, yTicks, series: [{label, colour, points: [[x, y]], mark}]}
   function chart(spec) {
-    const [width, height, left, right, top, bottom] = [420, 240, 48, 12, 24, 36];
+    const [width, height, left, right, top, bottom] = [420, 240, 48, 14, 24, 36];
     const svg = element("svg", { viewBox: `0 0 ${width} ${height}`, class: "bnt-chart", role: "img", "aria-label": spec.title });
     const f = spec.log ? Math.log10 : (v) => v;
     const sx = (x) => left + (width - left - right) * x / Math.max(spec.xMax, 1);
@@ -41,8 +41,10 @@
       svg.appendChild(element("text", { x: left - 4, y: sy(tick) + 4, class: "bnt-tick", "text-anchor": "end" }, spec.tickLabel(tick)));
     }
     svg.appendChild(element("text", { x: width - right, y: height - 6, class: "bnt-tick", "text-anchor": "end" }, spec.xLabel));
-    svg.appendChild(element("text", { x: left, y: height - bottom + 14, class: "bnt-tick" }, "0"));
-    svg.appendChild(element("text", { x: width - right, y: height - bottom + 14, class: "bnt-tick", "text-anchor": "end" }, String(spec.xMax)));
+    for (const [tick, label] of spec.xTicks) {
+      svg.appendChild(element("line", { x1: sx(tick), x2: sx(tick), y1: top, y2: height - bottom, class: "bnt-grid" }));
+      svg.appendChild(element("text", { x: sx(tick), y: height - bottom + 14, class: "bnt-tick", "text-anchor": "middle" }, label));
+    }
     spec.series.forEach((s, row) => {
       const finite = s.points.filter(([, y]) => Number.isFinite(y));
       if (finite.length) {
@@ -54,7 +56,6 @@
         svg.appendChild(element("line", { x1: sx(s.mark), x2: sx(s.mark), y1: top, y2: height - bottom, stroke: s.colour, "stroke-dasharray": "4 3" }));
         svg.appendChild(element("text", { x: sx(s.mark) + 3, y: top + 12 + 12 * row, fill: s.colour, class: "bnt-tick" }, `${s.label} diverged at step ${s.mark}`));
       }
-      svg.appendChild(element("text", { x: left + 8, y: height - bottom - 8 - 14 * (spec.series.length - 1 - row), fill: s.colour, class: "bnt-legend" }, s.label));
     });
     return svg;
   }
@@ -63,17 +64,37 @@
     const totalSteps = session.stepsPerEpoch * session.options.epochs;
     const runs = session.runs.map((run, i) => ({ run, colour: i === 0 && run.bn.length ? COLOURS.bn : COLOURS.base }));
     const highest = Math.max(10, ...session.runs.flatMap((r) => r.losses.filter(Number.isFinite)));
+    const epochs = Array.from({ length: session.options.epochs + 1 }, (_, e) => e);
     const loss = chart({
-      title: "training loss per step (log scale)", xLabel: "step", xMax: totalSteps, yMin: 0.01, yMax: Math.min(1000, highest),
+      title: "training loss per step (log scale)", xLabel: "step", xMax: totalSteps,
+      xTicks: epochs.map((e) => [e * session.stepsPerEpoch, String(e * session.stepsPerEpoch)]), yMin: 0.01, yMax: Math.min(1000, highest),
       log: true, yTicks: [0.01, 0.1, 1, 10, 100].filter((t) => t <= Math.min(1000, highest)), tickLabel: String,
       series: runs.map(({ run, colour }) => ({ label: run.label, colour, points: run.losses.map((l, i) => [i + 1, l]), mark: run.diverged })),
     });
     const accuracy = chart({
       title: `test accuracy after each epoch (${session.testImages.toLocaleString("en")} test images)`, xLabel: "epoch",
-      xMax: session.options.epochs, yMin: 0, yMax: 1, yTicks: [0, 0.25, 0.5, 0.75, 1], tickLabel: percent, dots: true,
+      xMax: session.options.epochs, xTicks: epochs.map((e) => [e, String(e)]), yMin: 0, yMax: 1, yTicks: [0, 0.25, 0.5, 0.75, 1], tickLabel: percent, dots: true,
       series: runs.map(({ run, colour }) => ({ label: run.label, colour, points: run.acc.map((a, e) => [e, a]) })),
     });
-    container.replaceChildren(loss, accuracy);
+    const legend = document.createElement("p");
+    legend.className = "bnt-legend";
+    for (const { run, colour } of runs) {
+      const key = document.createElement("span");
+      key.style.color = colour;
+      key.textContent = `\u2014 ${run.label}`;
+      legend.append(key, " ");
+    }
+    container.replaceChildren(legend, loss, accuracy);
+  }
+
+  function whereText(session) { // what runs where; with the time per epoch once the session is over
+    const text = `Trained in your browser by TensorFlow.js (${session.backend.toUpperCase()} backend) on ` +
+      `${session.images.toLocaleString("en")} MNIST images, tested on ${session.testImages.toLocaleString("en")} others; ` +
+      "the book's own runs are PyTorch's.";
+    if (!(session.done || session.stopped)) return text;
+    const times = session.runs.map((r) => `${r.epochSeconds.map((s) => s.toFixed(1)).join(", ")} s for ` +
+      `${r.epochSeconds.length === 1 ? "its epoch" : "its epochs"} (${r.label})`);
+    return `${text} Training took ${times.join(" and ")}.`;
   }
 
   function statusText(session) {
@@ -128,6 +149,7 @@
           frame = null;
           draw($(".bnt-charts"), session);
           $(".bnt-status").textContent = statusText(session);
+          $(".bnt-where").textContent = whereText(session);
         });
       }
     };
@@ -142,10 +164,7 @@
         window.bnTrainer.session = session;
         draw($(".bnt-charts"), session);
         $(".bnt-status").textContent = statusText(session);
-        $(".bnt-where").textContent = `Trained in your browser by TensorFlow.js (${session.backend.toUpperCase()} backend) on ` +
-          `${session.images.toLocaleString("en")} MNIST images, tested on ${session.testImages.toLocaleString("en")} others; ` +
-          "the book's own runs are PyTorch's. Training took " +
-          session.runs.map((r) => `${r.epochSeconds.map((s) => s.toFixed(1)).join(", ")} s per epoch (${r.label})`).join(" and ") + ".";
+        $(".bnt-where").textContent = whereText(session);
         busy(session.stopped ? "stopped" : "done");
       } catch (error) {
         $(".bnt-status").textContent = "Could not train here: " + error.message;

@@ -504,7 +504,7 @@
     const session = {
       options, backend, images: options.images, testImages: data.test.n, stepsPerEpoch: batchesOf(new Array(options.images).fill(0), settings.batch_size).length,
       runs: specs.map((s) => ({ label: s.label, bn: s.bn, net: new LeNet(init, s.bn, options.position, settings),
-        losses: [], acc: [], epochSeconds: [], diverged: null, seconds: 0 })),
+        losses: [], acc: [], epochSeconds: [], diverged: null, divergedEpoch: null, seconds: 0 })),
       epoch: 0, step: 0, stopped: false, done: false,
     };
     const subset = { x: data.train.x, y: data.train.y, n: options.images };
@@ -525,17 +525,18 @@
             run.losses.push((await loss.data())[0]);
             run.seconds += (performance.now() - started) / 1000;
             loss.dispose();
-            if (diverging(run.losses, settings)) run.diverged = run.losses.length;
+            if (diverging(run.losses, settings)) [run.diverged, run.divergedEpoch] = [run.losses.length, epoch];
           }
           tf.dispose([x, y]);
           session.step += 1;
           onUpdate(session);
           await pause();
         }
-        for (const run of session.runs) {
+        for (const run of session.runs) { // a diverged run is evaluated once more, after the epoch it diverged in
+          if (run.diverged !== null && run.divergedEpoch < epoch) continue;
           run.epochSeconds.push(run.seconds);
           run.seconds = 0;
-          if (run.diverged === null || run.acc.length <= epoch) run.acc.push((await run.net.evaluate(data.test, side)).acc);
+          run.acc.push((await run.net.evaluate(data.test, side)).acc);
         }
         onUpdate(session);
       }
