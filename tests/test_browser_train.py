@@ -162,3 +162,14 @@ def test_check_against_pytorch_reports_the_agreement(page):
     assert "step losses agree to" in text and "PyTorch" in text
     verification = call(page, "window.bnTrainer.verification")
     assert verification["withBN"]["maxRelative"] <= LOSS_RTOL and verification["withoutBN"]["maxRelative"] <= LOSS_RTOL
+
+
+def test_training_leaves_no_tensor_behind(page):
+    """Every batch's tensors, gradients and batch statistics are freed: a long session does not grow."""
+    options = ('{lr: 0.9, bnLayers: ["conv1", "conv2", "conv3", "fc1"], position: "before", epochs: 1, images: 1000,'
+               ' seed: 3, backend: "auto"}')
+    result = call(page, "window.bnTrainer.train(" + options + ", () => {}, () => false).then(() => {"
+                        "  const before = tf.memory().numTensors;"
+                        "  return window.bnTrainer.train(" + options + ", () => {}, () => false).then(() =>"
+                        "    window.bnTrainer.checkBN()).then(() => [before, tf.memory().numTensors]); })")
+    assert result[1] == result[0], f"{result[1] - result[0]} tensors left behind"

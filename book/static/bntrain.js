@@ -281,7 +281,7 @@
       this.params = {};
       this.norms = {};
       const variable = (values, shape, name, trainable = true) =>
-        tf.variable(tf.tensor(values, shape), trainable, `lenet${this.id}/${name}`);
+        tf.tidy(() => tf.variable(tf.tensor(values, shape), trainable, `lenet${this.id}/${name}`)); // frees the initial tensor
       for (const [name, [kind, inputs, outputs]] of Object.entries(LAYERS)) {
         const shape = kind === "conv" ? [KERNEL, KERNEL, inputs, outputs] : [inputs, outputs];
         const biased = !(this.bnLayers.has(name) && position === "before"); // BN's beta takes the bias's role
@@ -469,6 +469,7 @@
         const g = tf.tensor1d(gamma), b = tf.tensor1d(beta);
         const train = bnTrain(xt, g, b, data.settings.bn_eps);
         const [mean, variance] = updatedRunning(tf.zeros([gamma.length]), tf.ones([gamma.length]), train, data.settings.bn_momentum);
+        tf.dispose([train.mu_B, train.var_B]); // kept by bnTrain for its caller: done with them
         return [train.y, mean, variance, bnEval(xt, g, b, mean, variance, data.settings.bn_eps)].map((t) => t.dataSync());
       });
       out[layer] = {
