@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 
 import pytest
@@ -173,3 +174,11 @@ def test_training_leaves_no_tensor_behind(page):
                         "  return window.bnTrainer.train(" + options + ", () => {}, () => false).then(() =>"
                         "    window.bnTrainer.checkBN()).then(() => [before, tf.memory().numTensors]); })")
     assert result[1] == result[0], f"{result[1] - result[0]} tensors left behind"
+
+
+def test_without_javascript_the_page_describes_the_panel(book_html):
+    """The built page itself (no script run): the description is shown, the controls are hidden."""
+    html = (book_html / PAGE).read_text(encoding="utf8")
+    assert re.search(r'<p class="bnt-fallback">[^<]*JavaScript[^<]*notebook[^<]*</p>', html)
+    assert '<div class="bnt-panel" hidden>' in html
+    assert re.search(r'<script defer="defer" src="\.\./_static/bntrain\.js">', html)

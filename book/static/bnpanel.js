@@ -167,7 +167,9 @@
         $(".bnt-where").textContent = whereText(session);
         busy(session.stopped ? "stopped" : "done");
       } catch (error) {
-        $(".bnt-status").textContent = "Could not train here: " + error.message;
+        $(".bnt-status").textContent = "Could not train here: " + error.message + (location.protocol !== "file:" ? "" :
+          ". Opened as a file, the page may not load the images and the engine: serve the book instead " +
+          "(python -m http.server -d _build/html) and open http://localhost:8000.");
         busy("error");
       }
     });

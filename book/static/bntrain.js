@@ -527,11 +527,11 @@
             run.seconds += (performance.now() - started) / 1000;
             loss.dispose();
             if (diverging(run.losses, settings)) [run.diverged, run.divergedEpoch] = [run.losses.length, epoch];
+            await pause(); // after each network's step: the page never waits for more than one
           }
           tf.dispose([x, y]);
           session.step += 1;
           onUpdate(session);
-          await pause();
         }
         for (const run of session.runs) { // a diverged run is evaluated once more, after the epoch it diverged in
           if (run.diverged !== null && run.divergedEpoch < epoch) continue;
