@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from bnreview.findings.fashion import lr_texts, network_labels
 from bnreview.findings.wording import sweep_setting
-from bnreview.train import History
+from bnreview.train import DIVERGENCE_WINDOW, History
 
 TRY_LR = 3.0  # the rate the chapter suggests trying with and without BN (the placement chapter's rate)
 
@@ -29,4 +29,5 @@ def browser_findings(lr_runs: dict[tuple[str, float], Sequence[History]]) -> dic
         "br_sizes": ", ".join(f"{n:,}" for n in browser.BROWSER_SIZES),
         "br_steps": browser.REFERENCE_STEPS, "br_ref_lr": f"{browser.REFERENCE_LR:g}",
         "br_loss_rtol": f"{browser.LOSS_RTOL:g}", "br_bn_atol": f"{browser.BN_ATOL:g}",
+        "br_window": DIVERGENCE_WINDOW, "br_batch": browser.reference_config().batch_size,
     }
