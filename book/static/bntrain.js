@@ -23,6 +23,8 @@
   };
   const KERNEL = 5;
   const CLASSES = 10;
+  const EVAL_CHUNK = 200; // test images per forward pass in evaluation
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 0)); // let the page breathe between steps
 
   // --- loading ---------------------------------------------------------------------------------
 
@@ -363,16 +365,24 @@
       return value;
     }
 
-    // Mean loss and accuracy in evaluation mode (Algorithm 2) on a whole split.
+    // Mean loss and accuracy in evaluation mode (Algorithm 2) on a whole split, in chunks of
+    // EVAL_CHUNK images with a pause between them, so the page stays responsive.
     async evaluate(split, inputSide) {
-      const [x, y] = batch(split, Array.from({ length: split.n }, (_, i) => i), inputSide);
-      const [loss, correct] = tf.tidy(() => {
-        const logits = this.forward(x, null);
-        return [LeNet.crossEntropy(logits, y), tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), "float32"))];
-      });
-      const values = [(await loss.data())[0], (await correct.data())[0] / split.n];
-      tf.dispose([x, y, loss, correct]);
-      return { loss: values[0], acc: values[1] };
+      let [lossSum, correct] = [0, 0];
+      for (let start = 0; start < split.n; start += EVAL_CHUNK) {
+        const indices = Array.from({ length: Math.min(EVAL_CHUNK, split.n - start) }, (_, i) => start + i);
+        const [x, y] = batch(split, indices, inputSide);
+        const [loss, right] = tf.tidy(() => {
+          const logits = this.forward(x, null);
+          return [tf.mul(LeNet.crossEntropy(logits, y), indices.length),
+                  tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), "float32"))];
+        });
+        lossSum += (await loss.data())[0];
+        correct += (await right.data())[0];
+        tf.dispose([x, y, loss, right]);
+        await pause();
+      }
+      return { loss: lossSum / split.n, acc: correct / split.n };
     }
 
     dispose() {
@@ -483,8 +493,6 @@
   }
 
   // --- a training session: the chosen network and the baseline without BN, batch by batch ---------
-
-  const pause = () => new Promise((resolve) => setTimeout(resolve, 0)); // let the page breathe between batches
 
   function diverging(losses, settings) { // bnreview.train.is_diverging
     const last = losses[losses.length - 1];
