@@ -60,7 +60,7 @@ def reference_config(bn: str = "all") -> TrainConfig:
     return TrainConfig(lr=REFERENCE_LR, bn=bn, n_train=BROWSER_TRAIN, steps=REFERENCE_STEPS, seed=REFERENCE_SEED)
 
 
-def test_sample() -> torch.Tensor:
+def evaluation_sample() -> torch.Tensor:
     """Indices (sorted) of the test images the page evaluates on."""
     generator = torch.Generator().manual_seed(TEST_SAMPLE_SEED)
     return torch.randperm(len(load_raw(train=False)[1]), generator=generator)[:BROWSER_TEST].sort().values
@@ -91,7 +91,7 @@ def subset_arrays() -> dict[str, torch.Tensor]:
     table = pixel_table()
     train_images, train_labels = data_split(reference_config(), "train")
     test_images, test_labels = data_split(reference_config(), "test")
-    test_index = test_sample()
+    test_index = evaluation_sample()
     return {
         "train_images": to_bytes(train_images, table), "train_labels": train_labels,
         "test_images": to_bytes(test_images[test_index], table), "test_labels": test_labels[test_index],

@@ -45,7 +45,7 @@ def test_the_pages_bytes_give_the_books_inputs_bit_for_bit():
     assert torch.equal(normalised(arrays["train_images"]), images)
     assert torch.equal(arrays["train_labels"], labels)
     test_images, test_labels = data_split(browser.reference_config(), "test")
-    index = browser.test_sample()
+    index = browser.evaluation_sample()
     assert len(index) == 100 and bool((index[1:] > index[:-1]).all())
     assert torch.equal(normalised(arrays["test_images"]), test_images[index])
     assert torch.equal(arrays["test_labels"], test_labels[index])
