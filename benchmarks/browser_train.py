@@ -22,16 +22,13 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' Chromium settings
 
-from bookbrowser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+from bookbrowser import chromium, serving  # noqa: E402
 
 PAGE = "chapters/in_browser.html"
 TARGETS = {2000: 5.0, 5000: 12.0}  # seconds per epoch, the network with BN, fastest backend
@@ -50,30 +47,6 @@ window.bnTrainer.train(options, () => {}, () => false).then(
                runs: s.runs.map((r) => ({label: r.label, seconds: r.epochSeconds[0], acc: r.acc[r.acc.length - 1]}))}); },
   (e) => done({error: String(e.stack || e)}));
 """
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - http.server's signature
-        pass
-
-
-def serve(html: Path) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(html)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
-
-
-def chromium(profile: str):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_script_timeout(600)
-    return driver
 
 
 def epoch(driver, backend: str, images: int) -> dict:
@@ -98,10 +71,10 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.html / PAGE).is_file():
         sys.exit(f"{args.html / PAGE} is missing: run `make quick-book` first")
-    server, base = serve(args.html)
     slow_sizes = [int(n) for n in args.slow_sizes.split(",") if n]
-    with tempfile.TemporaryDirectory() as profile:
-        driver = chromium(profile)
+    with serving(args.html) as base, tempfile.TemporaryDirectory() as profile:
+        driver = chromium(Path(profile))
+        driver.set_script_timeout(600)
         try:
             driver.get(base + PAGE)
             print(f"{'backend':8} {'images':>6}  {'BN s/epoch':>10}  {'no BN s/epoch':>13}  {'session s':>9}  {'max lag s':>9}  "
@@ -126,7 +99,6 @@ def main() -> None:
                           flush=True)
         finally:
             driver.quit()
-            server.shutdown()
     print(f"page weight: {kilobytes(args.html, WITH_PAGE):.0f} KB with the page (scripts and style), "
           f"{kilobytes(args.html, FIRST_CLICK):.0f} KB more on the first click (TensorFlow.js, its WASM "
           "backend and the images; a browser without WebAssembly SIMD fetches the plain .wasm instead)")

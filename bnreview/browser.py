@@ -86,9 +86,10 @@ def to_bytes(images: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return index.to(torch.uint8)
 
 
-def subset_arrays() -> dict[str, torch.Tensor]:
-    """uint8 images ``[N, 28, 28]`` and labels of the page's training images (in the book's subset order) and test sample."""
-    table = pixel_table()
+def subset_arrays(table: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """uint8 images ``[N, 28, 28]`` and labels of the page's training images (in the book's subset order) and test
+    sample; ``table``: :func:`pixel_table` (computed here if not given)."""
+    table = pixel_table() if table is None else table
     train_images, train_labels = data_split(reference_config(), "train")
     test_images, test_labels = data_split(reference_config(), "test")
     test_index = evaluation_sample()
@@ -170,14 +171,14 @@ def bn_check() -> dict:
     return checks
 
 
-def manifest(arrays: dict[str, torch.Tensor]) -> dict:
-    """The layout of ``mnist-subset.bin`` and the settings the page mirrors."""
-    bn = batchnorm.BatchNorm2d(1)
+def manifest(arrays: dict[str, torch.Tensor], table: torch.Tensor) -> dict:
+    """The layout of ``mnist-subset.bin``, the pixel ``table`` and the settings the page mirrors."""
+    bn, config = batchnorm.BatchNorm2d(1), reference_config()
     return {
         "layout": [[name, list(arrays[name].shape)] for name in arrays],
-        "side": IMAGE_SIDE, "input_side": reference_config().input_size,
-        "pixel_table": pixel_table().tolist(),
-        "batch_size": reference_config().batch_size,
+        "side": IMAGE_SIDE, "input_side": config.input_size,
+        "pixel_table": table.tolist(),
+        "batch_size": config.batch_size,
         "bn_eps": bn.eps, "bn_momentum": bn.momentum,
         "divergence_loss": DIVERGENCE_LOSS, "divergence_window": DIVERGENCE_WINDOW,
         "bn_layers": list(BN_LAYERS), "bn_positions": list(BN_POSITIONS),
@@ -209,12 +210,13 @@ def export(out_dir: str | Path, force: bool = False) -> list[Path]:
     stamp, key = out / KEY_FILE, export_key()
     if not force and stamp.is_file() and stamp.read_text(encoding="utf8") == key and all(p.is_file() for p in paths):
         return paths
-    arrays = subset_arrays()
+    table = pixel_table()
+    arrays = subset_arrays(table)
     blob = b"".join(arrays[name].to(torch.uint8).numpy().tobytes() for name in arrays)
     files = {
         # mtime=0: the same data give the same bytes, so a rebuild leaves the file alone
         SUBSET_FILE: gzip.compress(blob, compresslevel=9, mtime=0),
-        MANIFEST_FILE: json.dumps(manifest(arrays)).encode(),
+        MANIFEST_FILE: json.dumps(manifest(arrays, table)).encode(),
         REFERENCE_FILE: json.dumps({
             "steps": REFERENCE_STEPS, "with_bn": reference_run("all"), "without_bn": reference_run("none"),
             "bn_check": bn_check(),

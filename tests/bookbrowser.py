@@ -11,7 +11,8 @@ Fixtures (import them into a test module: ``from bookbrowser import book_html, b
 Missing Chromium/chromedriver or a missing build skip the test with the reason, unless
 ``BNREVIEW_REQUIRE_BROWSER=1`` (CI), where they fail it.
 
-Helpers: ``toc_pages()`` lists the book's pages from _toc.yml; ``open_page()`` loads one and
+Helpers: ``serving(folder)`` and ``chromium(profile)`` are the two fixtures' machinery, for
+scripts too (benchmarks/browser_train.py); ``toc_pages()`` lists the book's pages from _toc.yml; ``open_page()`` loads one and
 waits for MathJax; ``console_errors()``, ``broken_images()`` and ``outside_requests()`` read
 what the page did.
 """
@@ -22,6 +23,7 @@ import json
 import os
 import re
 import threading
+from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -116,10 +118,10 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
-def book_server(book_html):
-    """Base URL (ending in /) of the built book, served from a thread on a free local port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(book_html)))
+@contextmanager
+def serving(directory: Path):
+    """Base URL (ending in /) of ``directory`` served from a thread on a free local port, while in the block."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, name="book-server", daemon=True)
     thread.start()
     try:
@@ -130,12 +132,9 @@ def book_server(book_html):
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def browser(tmp_path_factory):
-    """A headless Chromium (selenium WebDriver) with browser and performance logs enabled."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        unavailable(f"{' and '.join(missing)} not found: apt-get install chromium chromium-driver")
+def chromium(profile: Path):
+    """A headless Debian Chromium (selenium WebDriver) with a fresh ``profile`` and its browser and
+    performance logs enabled; the caller quits it."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -143,9 +142,25 @@ def browser(tmp_path_factory):
     options.binary_location = str(CHROMIUM)
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--user-data-dir={profile}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+
+
+@pytest.fixture(scope="session")
+def book_server(book_html):
+    """Base URL (ending in /) of the built book, served from a thread on a free local port."""
+    with serving(book_html) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """A headless Chromium (selenium WebDriver) with browser and performance logs enabled."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    if missing:
+        unavailable(f"{' and '.join(missing)} not found: apt-get install chromium chromium-driver")
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"))
     driver.set_page_load_timeout(120)
     driver.set_script_timeout(60)
     try:

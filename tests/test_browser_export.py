@@ -121,7 +121,7 @@ def test_export_writes_everything_once_and_skips_when_nothing_changed(tmp_path, 
     assert len(reference["with_bn"]["step_loss"]) == 3
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave nothing behind
 
-    def fail():
+    def fail(*args):
         raise AssertionError("exported again although nothing changed")
 
     monkeypatch.setattr(browser, "subset_arrays", fail)

@@ -165,6 +165,10 @@
     return out;
   }
 
+  function stepsPerEpoch(n, size) { // bnreview.config.steps_per_epoch: full batches, and the last one unless it holds one image
+    return Math.floor(n / size) + (n % size >= 2 ? 1 : 0);
+  }
+
   // --- batch normalisation: Algorithms 1 and 2 of Ioffe & Szegedy (2015) ---------------------------
 
   function statsAxes(x) { return x.rank === 4 ? [0, 1, 2] : [0]; } // per channel: over the batch and every position
@@ -424,7 +428,7 @@
         weight: permuted(w, kind === "conv" ? [2, 3, 1, 0] : [1, 0]).data,
         bias: b ? b.data : new Float32Array(outputs),
       };
-      if (get(`bn.${name}.weight`)) {
+      if (`bn.${name}.weight` in state) {
         bn[name] = { gamma: get(`bn.${name}.weight`).data, beta: get(`bn.${name}.bias`).data,
                      mean: get(`bn.${name}.running_mean`).data, variance: get(`bn.${name}.running_var`).data };
       }
@@ -511,7 +515,7 @@
     if (!options.bnLayers.length) specs[0].label = "no BN";
     else specs.push({ label: "no BN", bn: [] });
     const session = {
-      options, backend, images: options.images, testImages: data.test.n, stepsPerEpoch: batchesOf(new Array(options.images).fill(0), settings.batch_size).length,
+      options, backend, images: options.images, testImages: data.test.n, stepsPerEpoch: stepsPerEpoch(options.images, settings.batch_size),
       runs: specs.map((s) => ({ label: s.label, bn: s.bn, net: new LeNet(init, s.bn, options.position, settings),
         losses: [], acc: [], epochSeconds: [], diverged: null, divergedEpoch: null, seconds: 0 })),
       epoch: 0, step: 0, stopped: false, done: false,
