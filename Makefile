@@ -27,6 +27,8 @@ venv: $(STAMP)
 # saved environment (.doctrees) goes too: otherwise Sphinx re-reads (and so re-executes)
 # only the notebooks whose files changed. The key is recorded at once: whatever the cache
 # holds from then on was computed by this code, even if the build stops half-way.
+# Every run a chapter asks for is logged to _build/runs.jsonl; book/timings.py then prints each
+# chapter's execution time with the runs it trained and read, and writes _build/timings.json.
 # BOOK_CACHE_VERSION: bump it to drop every cache made by older build settings.
 # The kernel must not inherit MPLBACKEND=Agg, or matplotlib figures silently vanish.
 BOOK_CACHE_VERSION := 2
@@ -36,7 +38,10 @@ define build_book
 	if [ "$$(cat $$cache/bnreview-key 2>/dev/null)" != "$$key" ]; then \
 	  echo "bnreview code, data or profile changed: dropping $$cache and $$build/.doctrees"; \
 	  rm -rf $$cache $$build/.doctrees && mkdir -p $$cache && echo "$$key" > $$cache/bnreview-key; fi
-	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . --path-output $(1) -W -n --keep-going
+	@mkdir -p $(1)/_build && rm -f $(1)/_build/runs.jsonl; started=$$(date +%s); \
+	BNREVIEW_RUN_LOG=$(abspath $(1))/_build/runs.jsonl \
+	  env -u MPLBACKEND $(VENV)/bin/jupyter-book build . --path-output $(1) -W -n --keep-going; \
+	status=$$?; $(PY) book/timings.py $(1)/_build $$(( $$(date +%s) - started )); exit $$status
 endef
 
 book: $(STAMP)

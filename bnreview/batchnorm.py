@@ -20,6 +20,8 @@ to be read next to the paper: the same constructor, parameters and buffers (``we
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
@@ -76,9 +78,10 @@ class BatchNormFunction(torch.autograd.Function):
         # float32 and float64 every .to() below returns the tensor itself: no copy, no rounding.
         ctx.dtypes = x.dtype, gamma.dtype if gamma is not None else None, beta.dtype if beta is not None else None
         compute = _compute_dtype(x.dtype)
-        x = x.to(compute)
-        gamma = gamma.to(compute) if gamma is not None else None
-        beta = beta.to(compute) if beta is not None else None
+        if x.dtype != compute:
+            x = x.to(compute)
+            gamma = gamma.to(compute) if gamma is not None else None
+            beta = beta.to(compute) if beta is not None else None
         dims = _reduce_dims(x)
         C = x.shape[1]
         m = x.numel() // C  # values per channel: m' = N * H * W for convolutions
@@ -108,12 +111,12 @@ class BatchNormFunction(torch.autograd.Function):
             y.copy_(x_hat)
 
         # Backward needs only x_hat, 1/sqrt(var_B + eps) and gamma: x - mu_B is x_hat / inv_std.
-        ctx.save_for_backward(x_hat, inv_std, gamma)
-        ctx.m = m
+        ctx.save_for_backward(x_hat, inv_std, gamma.view(shape) if gamma is not None else None)
+        ctx.m, ctx.dims = m, dims
         mu_B, var_B = mu_B.view(C), var_B.view(C)
         ctx.mark_non_differentiable(mu_B, var_B)
         ctx.set_materialize_grads(False)
-        return y.to(ctx.dtypes[0]), mu_B, var_B
+        return (y if y.dtype == ctx.dtypes[0] else y.to(ctx.dtypes[0])), mu_B, var_B
 
     @staticmethod
     @once_differentiable
@@ -145,13 +148,12 @@ class BatchNormFunction(torch.autograd.Function):
         so the whole backward pass needs two per-channel reductions, the two that give the
         gradients of :math:`\beta` and :math:`\gamma`.
         """
-        x_hat, inv_std, gamma = ctx.saved_tensors
         if dl_dy is None:  # only mu_B / var_B were used downstream: they carry no gradient
             return None, None, None, None
-        dims = _reduce_dims(x_hat)
-        m = ctx.m
-        dl_dy = dl_dy.to(x_hat.dtype)
-        need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
+        x_hat, inv_std, gamma = ctx.saved_tensors  # gamma already shaped (1, C, 1, 1) like inv_std
+        dims, m = ctx.dims, ctx.m
+        if dl_dy.dtype != x_hat.dtype:
+            dl_dy = dl_dy.to(x_hat.dtype)
 
         # The two reductions. dl/dy * x_hat goes into a scratch buffer that is reused for dl/dx.
         buf = dl_dy * x_hat
@@ -159,9 +161,9 @@ class BatchNormFunction(torch.autograd.Function):
         dl_dbeta = dl_dy.sum(dims, keepdim=True)  # dl/dbeta = sum_i dl/dy_i
 
         dl_dx = None
-        if need_x:
+        if ctx.needs_input_grad[0]:
             # dl/dx_hat = dl/dy * gamma ; fold gamma and s = inv_std into one per-channel factor.
-            g_s = inv_std if gamma is None else gamma.view(inv_std.shape) * inv_std  # gamma * s
+            g_s = inv_std if gamma is None else gamma * inv_std  # gamma * s
             k = g_s * (-1.0 / m)  # -gamma * s / m
             # dl/dx_i = dl/dx_hat_i * s  +  dl/dvar_B * 2(x_i - mu_B)/m  +  dl/dmu_B / m, where
             #   dl/dvar_B * 2(x_i - mu_B)/m  ==  -(gamma*s/m) * dl/dgamma * x_hat_i
@@ -169,22 +171,20 @@ class BatchNormFunction(torch.autograd.Function):
             dl_dx = torch.mul(x_hat, k * dl_dgamma, out=buf)  # variance term
             dl_dx.add_(k * dl_dbeta)  # mean term
             dl_dx.addcmul_(dl_dy, g_s)  # direct term: dl/dx_hat_i * s
+            if dl_dx.dtype != ctx.dtypes[0]:
+                dl_dx = dl_dx.to(ctx.dtypes[0])
 
+        # each gradient in the dtype of what it is the gradient of
         C = x_hat.shape[1]
-        x_dtype, gamma_dtype, beta_dtype = ctx.dtypes  # each gradient in the dtype of what it is the gradient of
-        return (
-            dl_dx.to(x_dtype) if dl_dx is not None else None,
-            dl_dgamma.view(C).to(gamma_dtype) if need_gamma else None,
-            dl_dbeta.view(C).to(beta_dtype) if need_beta else None,
-            None,
-        )
+        return dl_dx, _grad(dl_dgamma, C, ctx.dtypes[1]), _grad(dl_dbeta, C, ctx.dtypes[2]), None
 
 
-def _prod(sizes) -> int:
-    p = 1
-    for s in sizes:
-        p *= s
-    return p
+def _grad(total: Tensor, C: int, dtype: torch.dtype | None) -> Tensor | None:
+    """A per-channel sum as the gradient of a (C,) parameter of ``dtype`` (None: no such parameter)."""
+    if dtype is None:
+        return None
+    total = total.view(C)
+    return total if total.dtype == dtype else total.to(dtype)
 
 
 def batch_norm(
@@ -207,7 +207,7 @@ def batch_norm(
     if input.dim() < 2:
         raise ValueError(f"batch_norm expects input of shape (N, C, *), got input of shape {tuple(input.shape)}")
     if training:
-        if input.shape[0] * _prod(input.shape[2:]) == 1:
+        if input.shape[0] * math.prod(input.shape[2:]) == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
         if eps <= 0.0:
             raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")

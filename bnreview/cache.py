@@ -11,7 +11,9 @@ The cache never costs a result: a damaged or mismatched entry is reported and re
 (whether or not it can be removed), an unwritable cache is reported once and runs go
 uncached, and a write that fails anyway is reported while the result is still returned.
 
-Location: ``BNREVIEW_CACHE``, else ``.bnreview-cache/`` in the working directory.
+Location: ``BNREVIEW_CACHE``, else ``.bnreview-cache/`` in the working directory. With
+``BNREVIEW_RUN_LOG`` set to a file, every run asked for appends one JSON line to it (trained or
+read, its seconds, when, and by which process): ``make book`` counts each chapter's runs with it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -36,6 +39,7 @@ from bnreview.config import TrainConfig, resolve_device
 from bnreview.train import History, train
 
 CACHE_ENV = "BNREVIEW_CACHE"
+RUN_LOG_ENV = "BNREVIEW_RUN_LOG"
 DEFAULT_DIR = Path(".bnreview-cache")
 FORMAT = 2  # 2: entries hold the identity they were stored under, checked on load
 
@@ -211,15 +215,29 @@ class CachedRun:
 
 def cached_run(config: TrainConfig, progress: bool = True, callback=None, stop=None, on_step=None) -> CachedRun:
     """:func:`cached_train`, saying whether the run was read from the cache and where it is stored."""
+    started = time.time()
     history = load_cached(config)
     if history is not None:
+        log_run(config, True, started)
         return CachedRun(history, hit=True, path=entry_path(config))
     can_store = writable()  # before training: an unwritable cache is said at once, not after the run
     history = train(config, progress=progress, callback=callback, stop=stop, on_step=on_step)
     path = None
     if can_store and not history.stopped:
         path = _store_or_warn(entry_path(config), lambda p: store(config, history))
+    log_run(config, False, started)
     return CachedRun(history, hit=False, path=path)
+
+
+def log_run(config: TrainConfig, hit: bool, started: float) -> None:
+    """One line for ``config`` in the file ``$BNREVIEW_RUN_LOG`` names (nothing when it is unset)."""
+    target = os.environ.get(RUN_LOG_ENV)
+    if not target:
+        return
+    line = {"hit": hit, "started": started, "seconds": time.time() - started, "pid": os.getpid(),
+            "run": config.describe()}
+    with open(target, "a") as f:  # one short write per line: lines of concurrent writers do not interleave
+        f.write(json.dumps(line) + "\n")
 
 
 def cached_train(config: TrainConfig, progress: bool = True, callback=None, stop=None, on_step=None) -> History:

@@ -221,18 +221,6 @@ class TrainConfig:
         model = PaperMLP(**kwargs) if self.model == "mlp" else LeNet(**kwargs, dropout=self.dropout)
         return model if self.init_std is None else init_gaussian(model, self.init_std)
 
-    @property
-    def memory_format(self) -> torch.memory_format:
-        """The layout the network trains in: channels_last for LeNet without BN, contiguous otherwise.
-
-        channels_last makes oneDNN's convolutions and the average pooling faster on CPU (about 1.5x
-        per step for LeNet without BN here, ``benchmarks/trainer.py``); with BN its per-channel
-        arithmetic over 6 or 16 channels in the innermost dimension costs more than that gains, so BN
-        networks stay contiguous. The layout changes the rounding, so it is a function of the
-        config: the same config always trains in the same layout and gives the same numbers.
-        """
-        return torch.channels_last if self.model == "lenet" and not self.bn else torch.contiguous_format
-
     def to_dict(self) -> dict:
         """JSON-friendly fields (what a History and the cache store)."""
         return {**asdict(self), "bn": list(self.bn)}

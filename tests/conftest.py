@@ -64,6 +64,7 @@ def isolated(tiny_root, tmp_path, monkeypatch):
 
     monkeypatch.setenv(data.ENV_VAR, str(tiny_root))
     monkeypatch.setenv("BNREVIEW_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("BNREVIEW_RUN_LOG", raising=False)  # a build's run log counts the chapters' runs, not the tests'
     monkeypatch.delenv("BNREVIEW_QUICK", raising=False)
     monkeypatch.setattr(experiments.common, "VAL_SIZE", 64)
     yield

@@ -1,3 +1,5 @@
+import json
+import os
 import warnings
 
 import pytest
@@ -236,3 +238,18 @@ def test_cached_json_survives_damage_and_an_unwritable_cache(monkeypatch, tmp_pa
     blocker.write_text("")
     with pytest.warns(UserWarning, match="not writable"):
         assert cache.cached_json(blocker / "k.numbers.json", compute) == {"x": 1.5}
+
+
+def test_run_log_says_what_was_trained_and_what_was_read(monkeypatch, tmp_path):
+    log = tmp_path / "runs.jsonl"
+    monkeypatch.setenv("BNREVIEW_RUN_LOG", str(log))
+    config = TrainConfig(lr=0.1, epochs=1, n_train=64, batch_size=32, device="cpu")
+    cached_train(config, progress=False)
+    cached_train(config, progress=False)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["hit"] for line in lines] == [False, True]
+    assert all(line["run"] == config.describe() and line["pid"] == os.getpid() for line in lines)
+    assert lines[0]["seconds"] > 0 and lines[1]["started"] >= lines[0]["started"]
+    monkeypatch.delenv("BNREVIEW_RUN_LOG")
+    cached_train(config, progress=False)  # unset: nothing written
+    assert len(log.read_text().splitlines()) == 2

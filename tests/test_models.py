@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from bnreview import batchnorm
-from bnreview.models import BN_LAYERS, LeNet, count_parameters, resolve_bn_layers
+from bnreview.models import BN_LAYERS, LeNet, count_parameters, dense_conv, first_conv, resolve_bn_layers
 
 
 def test_lenet_has_61706_parameters_and_the_review_architecture():
@@ -94,3 +94,34 @@ def test_record_collects_each_layers_input_to_its_nonlinearity():
     # before the nonlinearity, BN's output has per-feature mean 0 and variance 1 in training mode
     assert record["fc1"].mean(0).abs().max() < 1e-5
     assert model.bn["conv1"].num_batches_tracked.item() == 1  # recording does not run BN twice
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_first_conv_matches_conv2d(bias):
+    """conv1's fast path: same output, and the weight gradient (a forward convolution) equal to autograd's."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 6, 5, bias=bias)
+    x, g = torch.randn(8, 1, 32, 32), torch.randn(8, 6, 28, 28)
+    fast = first_conv(conv, x)
+    torch.testing.assert_close(fast, conv(x), rtol=0, atol=0)  # the same forward convolution
+    grads = torch.autograd.grad(fast, [p for p in conv.parameters()], g)
+    expected = torch.autograd.grad(conv(x), [p for p in conv.parameters()], g)
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-3)
+    x.requires_grad_()  # an input that needs its gradient takes the ordinary path
+    assert first_conv(conv, x).grad_fn.name() == conv(x).grad_fn.name()
+
+
+def test_dense_conv_is_a_linear_layer_where_the_kernel_covers_the_input():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 120, 5)
+    x = torch.randn(8, 16, 5, 5, requires_grad=True)
+    fast, plain = dense_conv(conv, x), conv(x)
+    assert fast.shape == plain.shape == (8, 120, 1, 1)
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
+    g = torch.randn(8, 120, 1, 1)
+    for got, want in zip(torch.autograd.grad(fast, [x, conv.weight, conv.bias], g),
+                         torch.autograd.grad(plain, [x, conv.weight, conv.bias], g)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    bigger = torch.randn(2, 16, 7, 7)  # a kernel smaller than the input: the ordinary convolution
+    torch.testing.assert_close(dense_conv(conv, bigger), conv(bigger), rtol=0, atol=0)
