@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make book   build the book into _build/html (full runs; cold: about 40 minutes on 2 fast cores, 2 hours on slow ones; see README)
+#   make book   build the book into _build/html (full runs, trained first by precompute: WORKERS=N, SCHEDULER=ADDRESS; see README)
 #   make test   unit tests, notebooks under nbval and the browser test (quick profile)
 # Both create or reuse the virtual environment $(VENV) and install requirements.txt + bnreview.
 
@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 SHELL := /bin/bash
 
 export BNREVIEW_DATA ?= $(CURDIR)/data
+PRECOMPUTE_FLAGS := $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 export BNREVIEW_CACHE ?= $(CURDIR)/.bnreview-cache
 # Progress bars are for people at a terminal or a live notebook, not for the built pages.
 book quick-book nbval notebooks: export BNREVIEW_PROGRESS = 0
@@ -27,8 +28,11 @@ venv: $(STAMP)
 # saved environment (.doctrees) goes too: otherwise Sphinx re-reads (and so re-executes)
 # only the notebooks whose files changed. The key is recorded at once: whatever the cache
 # holds from then on was computed by this code, even if the build stops half-way.
-# Every run a chapter asks for is logged to _build/runs.jsonl; book/timings.py then prints each
-# chapter's execution time with the runs it trained and read, and writes _build/timings.json.
+# First `python -m bnreview precompute` trains every missing run of the registry on a Dask cluster
+# (WORKERS=N local worker processes, or SCHEDULER=tcp://host:8786), so the notebooks read their runs.
+# Every run is logged to _build/runs.jsonl; book/timings.py then prints each chapter's execution
+# time with the runs it trained and read, and writes _build/timings.json; a run a chapter asked for
+# that the registry does not list fails the build (`python -m bnreview runs --check-log`).
 # BOOK_CACHE_VERSION: bump it to drop every cache made by older build settings.
 # The kernel must not inherit MPLBACKEND=Agg, or matplotlib figures silently vanish.
 BOOK_CACHE_VERSION := 2
@@ -39,9 +43,12 @@ define build_book
 	  echo "bnreview code, data or profile changed: dropping $$cache and $$build/.doctrees"; \
 	  rm -rf $$cache $$build/.doctrees && mkdir -p $$cache && echo "$$key" > $$cache/bnreview-key; fi
 	@mkdir -p $(1)/_build && rm -f $(1)/_build/runs.jsonl; started=$$(date +%s); \
-	BNREVIEW_RUN_LOG=$(abspath $(1))/_build/runs.jsonl \
+	export BNREVIEW_RUN_LOG=$(abspath $(1))/_build/runs.jsonl; \
+	BNREVIEW_PROGRESS=$$([ -t 2 ] && echo 1 || echo 0) $(PY) -m bnreview precompute $(PRECOMPUTE_FLAGS) && \
 	  env -u MPLBACKEND $(VENV)/bin/jupyter-book build . --path-output $(1) -W -n --keep-going; \
-	status=$$?; $(PY) book/timings.py $(1)/_build $$(( $$(date +%s) - started )); exit $$status
+	status=$$?; $(PY) book/timings.py $(1)/_build $$started; \
+	if [ $$status -eq 0 ]; then $(PY) -m bnreview runs --check-log $(1)/_build/runs.jsonl || status=1; fi; \
+	exit $$status
 endef
 
 book: $(STAMP)
@@ -65,6 +72,7 @@ test: unit nbval browser
 
 # Execute every chapter in place with the full runs, so the committed notebooks carry their outputs.
 notebooks: $(STAMP)
+	BNREVIEW_PROGRESS=$$([ -t 2 ] && echo 1 || echo 0) $(PY) -m bnreview precompute $(PRECOMPUTE_FLAGS)
 	env -u MPLBACKEND $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.store_widget_state=False chapters/*.ipynb
 

@@ -9,14 +9,16 @@ One module a concern, in dependency order (ARCHITECTURE.md draws the flow):
 * ``probes``: what each layer feeds its nonlinearity while training (Figure 1(b, c)).
 * ``train``: the SGD loop and the ``History`` it returns.
 * ``cache``: runs (and values derived from them) on disk, keyed on what decides them.
-* ``experiments``: the runs each chapter makes, by chapter.
+* ``experiments``: the runs each chapter makes, by chapter: each a plan (configs per seed) and its runs.
 * ``findings``: every number, comparison, verdict and sentence the chapters quote, by chapter.
 * ``plots``: the figures of single runs and the live curves; ``plots_sweeps``: figures over seeds,
   sweeps and grids; ``explorer``: the static book's explorer of precomputed runs; ``widgets``: the
   retraining panel of a live notebook.
 * ``browser``: what the static book's in-browser (TensorFlow.js) trainer needs from PyTorch: its
   images, the reference run it must reproduce, the panel's markup.
-* ``cli``: ``python -m bnreview train|data``.
+* ``runs``: the registry: every run of every chapter, listed without training, with its cost.
+* ``precompute``: every missing run trained in parallel on Dask (a local cluster or a scheduler).
+* ``cli``: ``python -m bnreview train|data|runs|precompute``.
 """
 
 __version__ = "0.1.0"

@@ -229,13 +229,16 @@ def cached_run(config: TrainConfig, progress: bool = True, callback=None, stop=N
     return CachedRun(history, hit=False, path=path)
 
 
-def log_run(config: TrainConfig, hit: bool, started: float) -> None:
-    """One line for ``config`` in the file ``$BNREVIEW_RUN_LOG`` names (nothing when it is unset)."""
+def log_run(config: TrainConfig, hit: bool, started: float, worker: bool = False) -> None:
+    """One line for ``config`` in the file ``$BNREVIEW_RUN_LOG`` names (nothing when it is unset).
+
+    ``worker``: trained by a precompute worker (``bnreview.precompute``) and stored by this process.
+    """
     target = os.environ.get(RUN_LOG_ENV)
     if not target:
         return
     line = {"hit": hit, "started": started, "seconds": time.time() - started, "pid": os.getpid(),
-            "run": config.describe()}
+            "key": cache_key(config), "run": config.describe(), **({"worker": True} if worker else {})}
     with open(target, "a") as f:  # one short write per line: lines of concurrent writers do not interleave
         f.write(json.dumps(line) + "\n")
 

@@ -3,6 +3,8 @@
     python -m bnreview train --lr 0.9 --epochs 10 --bn all --bn-impl ours
     python -m bnreview train --dataset fashion-mnist --val-size 5000 --dropout 0.5
     python -m bnreview data --dataset fashion-mnist
+    python -m bnreview runs --chapter lr_sweep
+    python -m bnreview precompute --workers 8          (or --scheduler tcp://host:8786)
 
 Bad input (a value, a device this machine lacks, missing data) exits with status 2 and one
 line naming the bad value, never a traceback; Ctrl-C exits with 130 and one line. Warnings
@@ -55,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
 
     where = commands.add_parser("data", help="say where MNIST (or --dataset) was found and what it holds")
     where.add_argument("--dataset", default="mnist", help=f"{' or '.join(data.DATASETS)} (default mnist)")
+
+    listing = commands.add_parser("runs", help="list every run the book trains: cached or missing, expected cost")
+    listing.add_argument("--chapter", action="append", metavar="NAME", help="only this chapter's runs (repeatable)")
+    listing.add_argument("--check-log", metavar="FILE",
+                         help="exit 1 if a build's run log (BNREVIEW_RUN_LOG) holds a run the registry does not list")
+    pre = commands.add_parser("precompute", help="train every missing run in parallel on Dask")
+    pre.add_argument("--chapter", action="append", metavar="NAME", help="only this chapter's runs (repeatable)")
+    pre.add_argument("--workers", type=int, default=None,
+                     help="worker processes of the local cluster (default: cores / threads per run)")
+    pre.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     return parser
 
 
@@ -112,6 +124,43 @@ def _data(dataset: str) -> None:
           f"fingerprint {data.fingerprint(root, dataset)}")
 
 
+def _runs(chapters: list[str] | None, check_log: str | None) -> int:
+    from pathlib import Path
+
+    from bnreview.runs import registry, unlisted
+
+    if check_log is not None:
+        missing = unlisted(Path(check_log))
+        for run in missing:
+            print(f"not in the registry: {run}")
+        print(f"{check_log}: {'every run is in the registry' if not missing else f'{len(missing)} runs unlisted'}")
+        return 1 if missing else 0
+    runs, pending = registry(chapters)
+    for run in runs:
+        state = "cached " if run.cached else "missing"
+        print(f"{state}  {run.seconds / 60:6.1f} min  {run.config.describe()}  [{', '.join(run.chapters)}]")
+    todo = [r for r in runs if not r.cached]
+    print(f"{len(runs)} runs: {len(runs) - len(todo)} cached, {len(todo)} missing "
+          f"(about {sum(r.seconds for r in todo) / 60:.0f} minutes of training on 2 cores)")
+    for chapter, stage in pending:
+        print(f"pending ({chapter}): {stage.what}, listed once {stage.waits_for} are trained")
+    return 0
+
+
+def _precompute(args) -> int:
+    from bnreview.precompute import default_workers, precompute
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers={args.workers} is invalid; accepted: an integer >= 1")
+    count = args.workers or default_workers()
+    where = args.scheduler or f"a local cluster of {count} worker process{'' if count == 1 else 'es'}"
+    print(f"precompute on {where}")
+    report = precompute(args.chapter, args.workers, args.scheduler)
+    print(f"{report.trained} runs trained and cached, {report.cached} were cached already "
+          f"({report.seconds / 60:.1f} min){'; stopped: every run finished before is cached' if report.stopped else ''}")
+    return 130 if report.stopped else 0
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"python -m bnreview: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
@@ -126,8 +175,12 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _one_line_warning
             if args.command == "train":
                 _train(args)
-            else:
+            elif args.command == "data":
                 _data(args.dataset)
+            elif args.command == "runs":
+                return _runs(args.chapter, args.check_log)
+            else:
+                return _precompute(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"python -m bnreview: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

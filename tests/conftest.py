@@ -51,6 +51,17 @@ def write_mnist(root: Path, n_train: int = TINY_TRAIN, n_test: int = TINY_TEST, 
     return root
 
 
+def write_fashion(root, n_train=96, n_test=40):
+    """Fashion-MNIST-shaped IDX files (torchvision's FashionMNIST/raw layout), darker than the tiny MNIST."""
+    raw = root / "FashionMNIST" / "raw"
+    for split, n, seed in (("train", n_train, 5), ("t10k", n_test, 6)):
+        labels = torch.arange(n) % 10
+        images = (torch.rand(n, 28, 28, generator=torch.Generator().manual_seed(seed)) * 120).to(torch.uint8)
+        write_idx(raw / f"{split}-images-idx3-ubyte", images)
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels.to(torch.uint8))
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     return write_mnist(tmp_path_factory.mktemp("tiny-mnist"))

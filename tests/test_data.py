@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bnreview import data
-from conftest import TINY_TEST, TINY_TRAIN, write_idx, write_mnist
+from conftest import TINY_TEST, TINY_TRAIN, write_fashion, write_idx, write_mnist
 
 
 def test_load_mnist_shapes_types_and_padding(tiny_root):
@@ -163,17 +163,6 @@ def test_looking_without_download_writes_nothing(tmp_path):
 
 
 # --- Fashion-MNIST through the same loader -------------------------------------------------------
-
-def write_fashion(root, n_train=96, n_test=40):
-    """Fashion-MNIST-shaped IDX files (torchvision's FashionMNIST/raw layout), darker than the tiny MNIST."""
-    raw = root / "FashionMNIST" / "raw"
-    for split, n, seed in (("train", n_train, 5), ("t10k", n_test, 6)):
-        labels = torch.arange(n) % 10
-        images = (torch.rand(n, 28, 28, generator=torch.Generator().manual_seed(seed)) * 120).to(torch.uint8)
-        write_idx(raw / f"{split}-images-idx3-ubyte", images)
-        write_idx(raw / f"{split}-labels-idx1-ubyte", labels.to(torch.uint8))
-    return root
-
 
 def test_fashion_mnist_is_served_from_its_own_folder_with_its_own_statistics(tiny_root):
     write_fashion(tiny_root)

@@ -374,21 +374,15 @@ def test_derived_numbers_survive_an_unwritable_cache(monkeypatch):
         assert ex.cached_numbers(history, "probe", lambda: {"value": 3}) == {"value": 3}
 
 
-def test_fashion_runs_are_the_reviews_and_d2ls_settings_on_fashion_mnist(monkeypatch):
+def test_fashion_runs_are_the_reviews_and_d2ls_settings_on_fashion_mnist():
     from bnreview.config import review_config
-    from bnreview.experiments import fashion
     from bnreview.models import BN_LAYERS
 
-    configs = []
-    monkeypatch.setattr(fashion, "run_seeds", lambda config, seed_list=None: configs.append(config) or [])
-    monkeypatch.setattr(fashion, "run_grid", lambda grid, seed_list=None: configs.extend(grid.values()) or {})
-    ex.fashion_review_runs()
+    configs = [seeds[0] for seeds in ex.fashion_review_plan().values()]
     assert configs == [review_config(dataset="fashion-mnist", probe_every=0),
                        review_config(dataset="fashion-mnist", probe_every=0, bn="all")]
     assert (configs[0].lr, configs[0].epochs, configs[0].batch_size, configs[0].activation) == (0.9, 10, 64, "tanh")
-    configs.clear()
-    ex.d2l_runs()
+    configs = [seeds[0] for seeds in ex.d2l_plan().values()]
     assert [(c.activation, c.batch_size, c.epochs, c.lr, c.bn, c.dataset) for c in configs] == [
         ("sigmoid", 256, 10, 0.9, (), "fashion-mnist"), ("sigmoid", 256, 10, 1.0, BN_LAYERS, "fashion-mnist")]
-    monkeypatch.setattr(fashion, "lr_sweep_runs", lambda lrs, **kw: {"lrs": lrs, **kw})
-    assert ex.fashion_lr_runs() == {"lrs": ex.FASHION_LRS, "seed_list": None, "dataset": "fashion-mnist", "probe_every": 0}
+    assert ex.fashion_lr_plan() == ex.lr_sweep_plan(ex.FASHION_LRS, dataset="fashion-mnist", probe_every=0)

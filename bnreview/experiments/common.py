@@ -45,17 +45,36 @@ def sweep_config(lr: float, bn=(), **changes) -> TrainConfig:
 # Runs
 
 
+# A plan: what a chapter trains, before anything is trained. {key: [one TrainConfig per seed]}.
+# Chapters run plans (run_plan); bnreview.runs lists and precomputes the same plans.
+Plan = dict[Hashable, list[TrainConfig]]
+
+
+def seeded(config: TrainConfig, seed_list: Iterable[int] | None = None) -> list[TrainConfig]:
+    """``config`` once per seed (default: :func:`~bnreview.config.seeds`, the first one in the quick profile)."""
+    return [replace(config, seed=s) for s in (seeds() if seed_list is None else seed_list)]
+
+
+def grid_plan(configs: dict[Hashable, TrainConfig], seed_list: Iterable[int] | None = None) -> Plan:
+    """Every config of ``{key: config}`` over the seeds: ``{key: [config per seed]}``."""
+    seed_list = tuple(seeds() if seed_list is None else seed_list)
+    return {key: seeded(config, seed_list) for key, config in configs.items()}
+
+
+def run_plan(plan: Plan, progress: bool = False) -> dict[Hashable, list[History]]:
+    """Every run of ``plan``, from the cache where it can be: ``{key: [History per seed]}``."""
+    return {key: [cached_train(config, progress=progress) for config in configs] for key, configs in plan.items()}
+
+
 def run_seeds(config: TrainConfig, seed_list: Iterable[int] | None = None, progress: bool = False) -> list[History]:
     """``config`` trained once per seed (from the cache where it can be)."""
-    seed_list = seeds() if seed_list is None else seed_list
-    return [cached_train(replace(config, seed=s), progress=progress) for s in seed_list]
+    return [cached_train(c, progress=progress) for c in seeded(config, seed_list)]
 
 
 def run_grid(configs: dict[Hashable, TrainConfig], seed_list: Iterable[int] | None = None,
              progress: bool = False) -> dict[Hashable, list[History]]:
     """Every config of ``{key: config}`` over the seeds: ``{key: [History per seed]}``."""
-    seed_list = tuple(seeds() if seed_list is None else seed_list)
-    return {key: run_seeds(config, seed_list, progress) for key, config in configs.items()}
+    return run_plan(grid_plan(configs, seed_list), progress)
 
 
 def train_seconds(grid: dict[Hashable, list[History]] | list[History]) -> float:

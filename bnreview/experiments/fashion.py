@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from bnreview.config import TrainConfig, for_profile, review_config
-from bnreview.experiments.common import run_grid, run_seeds
-from bnreview.experiments.lr_sweep import lr_sweep_runs
+from bnreview.experiments.common import Plan, grid_plan, run_plan, seeded
+from bnreview.experiments.lr_sweep import lr_sweep_plan
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
 
@@ -25,18 +25,28 @@ D2L_SETTINGS = {"no BN": ((), 0.9), "BN": (BN_LAYERS, 1.0)}
 D2L_PUBLISHED = {"no BN": 0.779, "BN": 0.858}
 
 
-def fashion_review_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
+def fashion_review_plan(seed_list: Iterable[int] | None = None) -> Plan:
     """The review's settings (tanh LeNet, SGD lr 0.9, batch 64, 10 epochs) on Fashion-MNIST, without and with
-    BN on all four layers, one run per seed: ``{"no BN": [...], "BN": [...]}`` (no layer probes)."""
-    return {name: run_seeds(review_config(dataset=FASHION, probe_every=0, bn=bn), seed_list)
+    BN on all four layers, one config per seed: ``{"no BN": [...], "BN": [...]}`` (no layer probes)."""
+    return {name: seeded(review_config(dataset=FASHION, probe_every=0, bn=bn), seed_list)
             for name, bn in (("no BN", ()), ("BN", BN_LAYERS))}
+
+
+def fashion_review_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
+    """The runs of :func:`fashion_review_plan`."""
+    return run_plan(fashion_review_plan(seed_list))
+
+
+def fashion_lr_plan(lrs: Sequence[float] = FASHION_LRS, seed_list: Iterable[int] | None = None) -> Plan:
+    """The learning-rate chapter's sweep (one epoch over the 55,000 training images left after the validation
+    hold-out, test accuracy every 100 steps) on Fashion-MNIST at ``lrs``: ``{(network, lr): [config per seed]}``."""
+    return lr_sweep_plan(lrs, seed_list=seed_list, dataset=FASHION, probe_every=0)
 
 
 def fashion_lr_runs(lrs: Sequence[float] = FASHION_LRS, seed_list: Iterable[int] | None = None
                     ) -> dict[tuple[str, float], list[History]]:
-    """The learning-rate chapter's sweep (one epoch over the 55,000 training images left after the validation
-    hold-out, test accuracy every 100 steps) on Fashion-MNIST at ``lrs``: ``{(network, lr): [History per seed]}``."""
-    return lr_sweep_runs(lrs, seed_list=seed_list, dataset=FASHION, probe_every=0)
+    """The runs of :func:`fashion_lr_plan`: ``{(network, lr): [History per seed]}``."""
+    return run_plan(fashion_lr_plan(lrs, seed_list))
 
 
 def d2l_config(bn: tuple[str, ...], lr: float) -> TrainConfig:
@@ -45,6 +55,11 @@ def d2l_config(bn: tuple[str, ...], lr: float) -> TrainConfig:
     return for_profile(TrainConfig(lr=lr, bn=bn, activation="sigmoid", batch_size=256, epochs=10, dataset=FASHION))
 
 
+def d2l_plan(seed_list: Iterable[int] | None = None) -> Plan:
+    """d2l's two settings with the book's LeNet, one config per seed: ``{"no BN": [...], "BN": [...]}``."""
+    return grid_plan({name: d2l_config(bn, lr) for name, (bn, lr) in D2L_SETTINGS.items()}, seed_list)
+
+
 def d2l_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
-    """d2l's two settings with the book's LeNet, one run per seed: ``{"no BN": [...], "BN": [...]}``."""
-    return run_grid({name: d2l_config(bn, lr) for name, (bn, lr) in D2L_SETTINGS.items()}, seed_list)
+    """The runs of :func:`d2l_plan`."""
+    return run_plan(d2l_plan(seed_list))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from bnreview import cache, findings
 from bnreview.config import TrainConfig, is_quick, pick
-from bnreview.experiments.common import run_grid, seed_summary, sweep_config
+from bnreview.experiments.common import Plan, grid_plan, run_plan, seed_summary, sweep_config
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
 
@@ -91,9 +91,9 @@ def placement_config(lr: float, where: str | Placement, seed: int = GRID_SEED, *
 # The sweep and the placement grid, over the seeds
 
 
-def lr_sweep_runs(lrs: Sequence[float] | None = None, variants: dict[str, tuple] | None = None,
-                  seed_list: Iterable[int] | None = None, **changes) -> dict[tuple[str, float], list[History]]:
-    """``{(network, lr): [History per seed]}`` for every learning rate and network (name -> BN layers).
+def lr_sweep_plan(lrs: Sequence[float] | None = None, variants: dict[str, tuple] | None = None,
+                  seed_list: Iterable[int] | None = None, **changes) -> Plan:
+    """``{(network, lr): [config per seed]}`` for every learning rate and network (name -> BN layers).
 
     Defaults: the learning rates ``LRS`` (``QUICK_LRS`` in the quick profile), the networks of
     :data:`SWEEP_NETWORKS` (no BN, BN on all four layers), ``SEEDS``.
@@ -101,8 +101,14 @@ def lr_sweep_runs(lrs: Sequence[float] | None = None, variants: dict[str, tuple]
     lrs = pick(LRS, QUICK_LRS) if lrs is None else lrs
     if variants is None:
         variants = {name: placement(key).bn for name, key in SWEEP_NETWORKS.items()}
-    configs = {(name, lr): sweep_config(lr, bn, **changes) for name, bn in variants.items() for lr in lrs}
-    return run_grid(configs, seed_list)
+    return grid_plan({(name, lr): sweep_config(lr, bn, **changes) for name, bn in variants.items() for lr in lrs},
+                     seed_list)
+
+
+def lr_sweep_runs(lrs: Sequence[float] | None = None, variants: dict[str, tuple] | None = None,
+                  seed_list: Iterable[int] | None = None, **changes) -> dict[tuple[str, float], list[History]]:
+    """The runs of :func:`lr_sweep_plan`: ``{(network, lr): [History per seed]}``."""
+    return run_plan(lr_sweep_plan(lrs, variants, seed_list, **changes))
 
 
 def sweep_rows(results: dict[tuple[str, float], list[History]], accuracies=(0.97, 0.98)) -> list[dict]:
@@ -117,14 +123,18 @@ def placement_configs(lr: float, placements: Iterable[str | Placement] | None = 
     return {p.grid_key: placement_config(lr, p) for p in chosen}
 
 
-def placement_grid(lrs: Sequence[float] | None = None, seed_list: Iterable[int] | None = None
-                   ) -> dict[tuple[str, str, float], list[History]]:
-    """``{(layers, position, lr): [History per seed]}``: every placement before and after tanh at each of
+def placement_plan(lrs: Sequence[float] | None = None, seed_list: Iterable[int] | None = None) -> Plan:
+    """``{(layers, position, lr): [config per seed]}``: every placement before and after tanh at each of
     ``PLACEMENT_LRS`` (in the quick profile, the last one only)."""
     lrs = pick(PLACEMENT_LRS, PLACEMENT_LRS[-1:]) if lrs is None else lrs
-    configs = {(layers, position, lr): config for lr in lrs
-               for (layers, position), config in placement_configs(lr).items()}
-    return run_grid(configs, seed_list)
+    return grid_plan({(layers, position, lr): config for lr in lrs
+                      for (layers, position), config in placement_configs(lr).items()}, seed_list)
+
+
+def placement_grid(lrs: Sequence[float] | None = None, seed_list: Iterable[int] | None = None
+                   ) -> dict[tuple[str, str, float], list[History]]:
+    """The runs of :func:`placement_plan`: ``{(layers, position, lr): [History per seed]}``."""
+    return run_plan(placement_plan(lrs, seed_list))
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,6 +210,16 @@ class Grid:
         return f"{60_000 - self.config.val_size:,}" if self.n_train is None else f"{self.n_train:,}"
 
 
+def explorer_plan(lrs: Sequence[float] | None = None, placements: Iterable[str | Placement] | None = None,
+                  seed: int = GRID_SEED, make_config: Callable[..., TrainConfig] = placement_config, **changes) -> Plan:
+    """The explorer's grid as a plan: ``{(i, j): [config]}``, lr ``lrs[i]`` with ``placements[j]``, one seed.
+    Unset arguments come from :func:`grid_settings`."""
+    settings = grid_settings()
+    lrs = tuple(settings["lrs"] if lrs is None else lrs)
+    chosen = tuple(map(placement, settings["placements"] if placements is None else placements))
+    return {(i, j): [make_config(lr, p, seed=seed, **changes)] for j, p in enumerate(chosen) for i, lr in enumerate(lrs)}
+
+
 def compute_grid(
     lrs: Sequence[float] | None = None,
     placements: Iterable[str | Placement] | None = None,
@@ -208,20 +228,17 @@ def compute_grid(
     make_config: Callable[..., TrainConfig] = placement_config,
     **changes,
 ) -> Grid:
-    """Train (or read from the run cache) every run of the grid. Unset arguments come from :func:`grid_settings`.
+    """Train (or read from the run cache) every run of :func:`explorer_plan` into a :class:`Grid`.
 
     ``changes`` override fields of every run's config (tests: a small ``n_train``, ``device``).
     """
     settings = grid_settings()
-    lrs = tuple(settings["lrs"] if lrs is None else lrs)
-    chosen = tuple(map(placement, settings["placements"] if placements is None else placements))
-    grid = Grid(lrs=lrs, placements=chosen)
+    grid = Grid(lrs=tuple(settings["lrs"] if lrs is None else lrs),
+                placements=tuple(map(placement, settings["placements"] if placements is None else placements)))
     start = time.perf_counter()
-    for j, p in enumerate(chosen):
-        for i, lr in enumerate(lrs):
-            config = make_config(lr, p, seed=seed, **changes)
-            grid.configs[i, j] = config
-            grid.runs[i, j] = cache.cached_train(config, progress=progress)
+    for key, (config,) in explorer_plan(grid.lrs, grid.placements, seed, make_config, **changes).items():
+        grid.configs[key] = config
+        grid.runs[key] = cache.cached_train(config, progress=progress)
     grid.wall_seconds = time.perf_counter() - start
     return grid
 

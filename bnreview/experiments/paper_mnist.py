@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bnreview.config import TrainConfig, for_profile, is_quick, seeds
-from bnreview.experiments.common import mean_or_nan, run_grid, run_seeds, val_size
+from bnreview.experiments.common import Plan, grid_plan, mean_or_nan, run_plan, seeded, val_size
 from bnreview.findings.core import pilot_choice
 from bnreview.probes import PERCENTILES
 from bnreview.train import History
@@ -61,17 +61,28 @@ def percentile_drift(history: History, layer: str, unit: bool = True, skip: int 
     return out
 
 
+def pilot_plan() -> Plan:
+    """The pilot: ``{(init_std, lr, "none"|"all"): [seed 0]}``, 3,000 steps each, holding out ``VAL_SIZE`` images."""
+    return grid_plan({(std, lr, bn): mlp_pilot_config(lr, std, bn) for std in MLP_PILOT_STDS
+                      for lr in MLP_PILOT_LRS for bn in ("none", "all")}, seed_list=[0])
+
+
+def chosen_plan(choice: dict) -> tuple[Plan, Plan]:
+    """The runs the pilot's ``choice`` decides: both networks at the chosen lr over the seeds, and seed 0
+    of both at the runner-up lr: ``(runs, check)``."""
+    runs = {name: seeded(paper_mlp_config(bn, lr=choice["lr"])) for name, bn in NETWORKS.items()}
+    check = {name: seeded(paper_mlp_config(bn, lr=choice["runner_up"]), seeds()[:1]) for name, bn in NETWORKS.items()}
+    return runs, check
+
+
 def paper_mnist_runs() -> tuple[dict, dict, dict, dict]:
     """Every run of the paper-MNIST chapter: ``(pilot, runs, check, choice)``.
 
-    ``pilot``: ``{(init_std, lr, "none"|"all"): [seed 0]}``, 3,000 steps each, holding out
-    ``VAL_SIZE`` images; ``choice``: the learning rate (and runner-up) chosen on those validation
-    images by :func:`bnreview.findings.pilot_choice`; ``runs``: both networks at the chosen lr over
-    the seeds; ``check``: seed 0 of both at the runner-up lr.
+    ``pilot``: the runs of :func:`pilot_plan`; ``choice``: the learning rate (and runner-up) chosen on
+    the validation images by :func:`bnreview.findings.pilot_choice`; ``runs`` and ``check``: the runs
+    of :func:`chosen_plan`.
     """
-    pilot = run_grid({(std, lr, bn): mlp_pilot_config(lr, std, bn) for std in MLP_PILOT_STDS
-                      for lr in MLP_PILOT_LRS for bn in ("none", "all")}, seed_list=[0])
+    pilot = run_plan(pilot_plan())
     choice = pilot_choice(pilot, MLP_INIT_STD)
-    runs = {name: run_seeds(paper_mlp_config(bn, lr=choice["lr"])) for name, bn in NETWORKS.items()}
-    check = {name: run_seeds(paper_mlp_config(bn, lr=choice["runner_up"]), seeds()[:1]) for name, bn in NETWORKS.items()}
+    runs, check = (run_plan(plan) for plan in chosen_plan(choice))
     return pilot, runs, check, choice

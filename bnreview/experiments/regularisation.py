@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable
 
 from bnreview.config import TrainConfig, data_split, for_profile
-from bnreview.experiments.common import cached_numbers, eval_accuracy, model_from, run_grid
+from bnreview.experiments.common import Plan, cached_numbers, eval_accuracy, grid_plan, model_from, run_plan
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
 
@@ -35,9 +35,14 @@ def regularisation_config(bn=(), dropout: float = 0.0, **changes) -> TrainConfig
     return for_profile(config, quick_n_train=500, quick_epochs=3)
 
 
+def regularisation_plan(seed_list: Iterable[int] | None = None) -> Plan:
+    """``{variant: [config per seed]}`` for the four variants of ``REG_VARIANTS``."""
+    return grid_plan({name: regularisation_config(bn, p) for name, (bn, p) in REG_VARIANTS.items()}, seed_list)
+
+
 def regularisation_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
-    """``{variant: [History per seed]}`` for the four variants of ``REG_VARIANTS``."""
-    return run_grid({name: regularisation_config(bn, p) for name, (bn, p) in REG_VARIANTS.items()}, seed_list)
+    """The runs of :func:`regularisation_plan`: ``{variant: [History per seed]}``."""
+    return run_plan(regularisation_plan(seed_list))
 
 
 def training_accuracy(history: History) -> float:

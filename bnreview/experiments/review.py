@@ -8,11 +8,35 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bnreview.config import review_config
-from bnreview.experiments.common import run_seeds
+from bnreview.experiments.common import Plan, run_plan, seeded
 from bnreview.train import History
 
 
+def review_plan(seed_list: Iterable[int] | None = None) -> Plan:
+    """The review's LeNet without and with BN on all four layers (``config.review_config``), one config per seed."""
+    return {"no BN": seeded(review_config(), seed_list), "BN": seeded(review_config(bn="all"), seed_list)}
+
+
 def review_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
-    """The review's LeNet without and with BN on all four layers (``config.review_config``), one run per seed:
-    ``{"no BN": [...], "BN": [...]}``."""
-    return {"no BN": run_seeds(review_config(), seed_list), "BN": run_seeds(review_config(bn="all"), seed_list)}
+    """The runs of :func:`review_plan`: ``{"no BN": [...], "BN": [...]}``, one run per seed."""
+    return run_plan(review_plan(seed_list))
+
+
+def baseline_plan(seed_list: Iterable[int] | None = None) -> Plan:
+    """The baseline chapter's runs: the review's LeNet without BN, one config per seed."""
+    return {"LeNet": review_plan(seed_list)["no BN"]}
+
+
+def torch_bn_plan() -> Plan:
+    """The review's LeNet + BN with torch.nn's BatchNorm instead of ours, seed 0 (the LeNet + BN chapter's check)."""
+    return {"torch BN": [review_config(bn="all", bn_impl="torch")]}
+
+
+def torch_bn_run() -> History:
+    """The run of :func:`torch_bn_plan`."""
+    return run_plan(torch_bn_plan())["torch BN"][0]
+
+
+def baseline_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
+    """The runs of :func:`baseline_plan`: ``{"LeNet": [History per seed]}``."""
+    return run_plan(baseline_plan(seed_list))

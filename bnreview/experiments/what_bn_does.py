@@ -11,8 +11,8 @@ import torch
 
 from bnreview.config import TrainConfig, data_split, for_profile, pick
 from bnreview.data import batches
-from bnreview.experiments.common import (cached_numbers, eval_accuracy, mean_or_nan, model_from, run_grid,
-                                         sweep_config)
+from bnreview.experiments.common import (Plan, cached_numbers, eval_accuracy, grid_plan, mean_or_nan, model_from,
+                                         run_plan, sweep_config)
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
 
@@ -37,9 +37,15 @@ def noisy_bn_configs(lr: float, strength: float = NOISE) -> dict[str, TrainConfi
     }
 
 
+def noisy_plan(lrs: Sequence[float] = NOISY_LRS) -> Plan:
+    """``{(lr, "no BN" | "BN" | "noisy BN"): [config per seed]}`` at each of ``NOISY_LRS``."""
+    return {(lr, name): configs for lr in lrs for name, configs in grid_plan(noisy_bn_configs(lr)).items()}
+
+
 def noisy_runs(lrs: Sequence[float] = NOISY_LRS) -> dict[float, dict[str, list[History]]]:
-    """``{lr: {"no BN" | "BN" | "noisy BN": [History per seed]}}`` at each of ``NOISY_LRS``."""
-    return {lr: run_grid(noisy_bn_configs(lr)) for lr in lrs}
+    """The runs of :func:`noisy_plan`: ``{lr: {"no BN" | "BN" | "noisy BN": [History per seed]}}``."""
+    runs = run_plan(noisy_plan(lrs))
+    return {lr: {name: hs for (at, name), hs in runs.items() if at == lr} for lr in lrs}
 
 
 def batch_lr(batch_size: int, lr_at_64: float = BATCH_LR_AT_64) -> float:
@@ -55,13 +61,19 @@ def batch_size_config(batch_size: int, bn=BN_LAYERS, **changes) -> TrainConfig:
     return for_profile(config)
 
 
-def batch_size_sweep(batch_sizes: Sequence[int] | None = None, variants: dict[str, tuple] | None = None,
-                     seed_list: Iterable[int] | None = None) -> dict[tuple[str, int], list[History]]:
-    """``{(variant, batch size): [History per seed]}``, BN on all four layers and no BN by default."""
+def batch_size_plan(batch_sizes: Sequence[int] | None = None, variants: dict[str, tuple] | None = None,
+                    seed_list: Iterable[int] | None = None) -> Plan:
+    """``{(variant, batch size): [config per seed]}``, BN on all four layers and no BN by default."""
     batch_sizes = pick(BATCH_SIZES, QUICK_BATCH_SIZES) if batch_sizes is None else batch_sizes
     variants = {"no BN": (), "BN": BN_LAYERS} if variants is None else variants
-    return run_grid({(name, b): batch_size_config(b, bn) for name, bn in variants.items() for b in batch_sizes},
-                    seed_list)
+    return grid_plan({(name, b): batch_size_config(b, bn) for name, bn in variants.items() for b in batch_sizes},
+                     seed_list)
+
+
+def batch_size_sweep(batch_sizes: Sequence[int] | None = None, variants: dict[str, tuple] | None = None,
+                     seed_list: Iterable[int] | None = None) -> dict[tuple[str, int], list[History]]:
+    """The runs of :func:`batch_size_plan`: ``{(variant, batch size): [History per seed]}``."""
+    return run_plan(batch_size_plan(batch_sizes, variants, seed_list))
 
 
 # ---------------------------------------------------------------------------------------

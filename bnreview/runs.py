@@ -1,0 +1,152 @@
+"""Every run the book trains, listed without training anything: the registry behind ``runs`` and ``precompute``.
+
+Each chapter's entry in :data:`CHAPTERS` returns the plans (:data:`bnreview.experiments.Plan`:
+``{key: [TrainConfig per seed]}``) of the experiments functions that chapter calls; the chapters
+run those same plans (``ex.review_runs()`` is ``run_plan(review_plan())``), so the two cannot
+drift apart, and ``python -m bnreview runs --check-log`` fails a build whose chapters asked for a
+run the registry does not list. One stage is known only after training: the paper's MLP runs at
+the learning rate its pilot chooses. Until the pilot's runs are cached, the chapter lists the
+pilot and says what follows (:class:`Pending`); ``precompute`` trains the pilot first, then
+lists again.
+
+``expected_seconds`` is a model of a run's cost (steps, images per step, evaluations, probes),
+fitted to the timed runs of a cold build: it orders the work (longest first) and gives the
+first estimate of the time left, which the measured runs then correct.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bnreview import experiments as ex
+from bnreview.cache import cache_key, entry_path, load_cached
+from bnreview.config import TrainConfig, steps_per_epoch
+from bnreview.data import TRAIN_SIZE
+from bnreview.findings import TRY_LR
+from bnreview.findings.core import pilot_choice
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Runs a chapter needs that can be listed only once the runs ``needs`` (described by ``waits_for``) are trained."""
+
+    what: str
+    waits_for: str
+    needs: tuple[TrainConfig, ...] = ()
+
+
+def _paper_mnist() -> list:
+    """The pilot; the runs at its chosen learning rate once every pilot run is cached (else a Pending)."""
+    pilot = ex.pilot_plan()
+    histories = {key: [load_cached(config) for config in configs] for key, configs in pilot.items()}
+    if any(h is None for hs in histories.values() for h in hs):
+        needs = tuple(config for configs in pilot.values() for config in configs)
+        return [pilot, Pending("the paper's MLP at the learning rate (and runner-up) its pilot chooses, over the seeds",
+                               f"the pilot's {len(needs)} runs", needs)]
+    return [pilot, *ex.chosen_plan(pilot_choice(histories, ex.MLP_INIT_STD))]
+
+
+# chapter -> the plans of the experiments its notebook calls (conclusion: every chapter it summarises)
+CHAPTERS: dict[str, Callable[[], list]] = {
+    "motivation": lambda: [ex.review_plan()],
+    "algorithm": lambda: [],
+    "baseline": lambda: [ex.baseline_plan()],
+    "lenet_bn": lambda: [ex.review_plan(), ex.torch_bn_plan()],
+    "explorer": lambda: [ex.explorer_plan(), ex.lr_sweep_plan()],
+    "in_browser": lambda: [ex.lr_sweep_plan(lrs=(TRY_LR,))],
+    "lr_sweep": lambda: [ex.lr_sweep_plan(), ex.placement_plan()],
+    "paper_mnist": lambda: [ex.review_plan(), *_paper_mnist()],
+    "what_bn_does": lambda: [ex.noisy_plan(), ex.batch_size_plan()],
+    "regularisation": lambda: [ex.regularisation_plan()],
+    "fashion": lambda: [ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.review_plan()],
+    "conclusion": lambda: [ex.review_plan(), ex.torch_bn_plan(), ex.lr_sweep_plan(), ex.placement_plan(),
+                           *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(), ex.regularisation_plan(),
+                           ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.d2l_plan()],
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the registry: its config, the chapters that read it, whether it is cached, its expected cost."""
+
+    config: TrainConfig
+    key: str
+    chapters: tuple[str, ...]
+    cached: bool
+    seconds: float  # expected training time on 2 idle cores of the reference machine (see expected_seconds)
+
+
+TEST_SIZE = 10_000  # test images in either data set
+
+# Cost model, seconds on 2 cores (AMD EPYC, AVX2, torch 2.14), fitted to the cold build of 2026-12-06.
+STEP_SECONDS = {"lenet": 1.4e-3, "mlp": 0.25e-3}  # fixed cost of a step (Python, dispatch, optimiser)
+IMAGE_SECONDS = {"lenet": 0.11e-3, "mlp": 0.004e-3}  # per training image (forward and backward)
+BN_FACTOR = {"lenet": 1.25, "mlp": 1.6}  # a step with BN on every layer, relative to one without
+EVAL_IMAGE_SECONDS = {"lenet": 0.045e-3, "mlp": 0.003e-3}  # per image evaluated (test or validation)
+PROBE_SECONDS = {"lenet": 0.03, "mlp": 0.004}
+
+
+def expected_seconds(config: TrainConfig) -> float:
+    """What ``config`` should cost to train (steps, images per step, evaluations, probes), by the fitted model."""
+    kind = config.model
+    images = (TRAIN_SIZE - config.val_size) if config.n_train is None else config.n_train
+    per_epoch = steps_per_epoch(images, config.batch_size)
+    steps = config.steps if config.steps is not None else config.epochs * per_epoch
+    epochs = -(-steps // per_epoch)
+    bn = 1 + (BN_FACTOR[kind] - 1) * len(config.bn) / (4 if kind == "lenet" else 3)
+    train = steps * (STEP_SECONDS[kind] + IMAGE_SECONDS[kind] * config.batch_size) * bn
+    evaluations = epochs * (TEST_SIZE + config.val_size)
+    if config.eval_every:
+        evaluations += (steps // config.eval_every + 1) * TEST_SIZE
+    probes = steps // config.probe_every + 1 if config.probe_every else 0
+    return train + evaluations * EVAL_IMAGE_SECONDS[kind] + probes * PROBE_SECONDS[kind]
+
+
+def chapter_names() -> tuple[str, ...]:
+    """The chapters that have an entry, in the book's order."""
+    return tuple(CHAPTERS)
+
+
+def plans(chapter: str) -> tuple[list[TrainConfig], list[Pending]]:
+    """Every config (one per seed) ``chapter`` needs, in its plans' order, and what it cannot list yet."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"unknown chapter {chapter!r}; accepted: {', '.join(CHAPTERS)}")
+    configs, pending = [], []
+    for item in CHAPTERS[chapter]():
+        if isinstance(item, Pending):
+            pending.append(item)
+        else:
+            configs.extend(config for seeds in item.values() for config in seeds)
+    return configs, pending
+
+
+def registry(chapters: Iterable[str] | None = None) -> tuple[list[Run], list[tuple[str, Pending]]]:
+    """Every distinct run of ``chapters`` (default: all), with the chapters that read it, and the pending stages."""
+    chosen = tuple(CHAPTERS) if chapters is None else tuple(chapters)
+    found: dict[str, tuple[TrainConfig, list[str]]] = {}
+    waiting = []
+    for chapter in chosen:
+        configs, pending = plans(chapter)
+        waiting += [(chapter, p) for p in pending]
+        for config in configs:
+            key = cache_key(config)
+            entry = found.setdefault(key, (config, []))
+            if chapter not in entry[1]:
+                entry[1].append(chapter)
+    runs = [Run(config, key, tuple(names), entry_path(config).exists(), expected_seconds(config))
+            for key, (config, names) in found.items()]
+    return runs, waiting
+
+
+def unlisted(run_log: Path) -> list[str]:
+    """The runs a build's chapters asked for (``BNREVIEW_RUN_LOG`` lines) that the registry does not list."""
+    listed = {run.key for run in registry()[0]}
+    missing = []
+    for line in run_log.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("key") not in listed and entry["run"] not in missing:
+            missing.append(entry["run"])
+    return missing

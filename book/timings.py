@@ -1,0 +1,131 @@
+"""The cold-build table: each chapter's execution time and the runs it trained and read.
+
+    python book/timings.py BUILD_DIR STARTED
+
+``make book`` calls it after ``jupyter-book build`` with its ``_build`` folder and the build's
+start (seconds since the epoch). It joins two records of that build:
+
+* jupyter-cache's, in ``BUILD_DIR/.jupyter_cache``: one per executed notebook, with the time it
+  was stored and myst-nb's ``execution_seconds``; a record older than ``STARTED`` is a notebook
+  this build did not execute (its outputs came from the cache);
+* bnreview's run log, ``BUILD_DIR/runs.jsonl`` (``BNREVIEW_RUN_LOG``): one line per run a
+  chapter asked for, trained or read from the run cache, with when it started, and one per run
+  ``precompute`` trained before the chapters ran (its own row: wall minutes, runs, training minutes
+  summed over its workers).
+
+A run belongs to the notebook whose execution window holds its start. The table goes to
+stdout and, with the CPU and torch version, to ``BUILD_DIR/timings.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+SLACK = 0.25  # seconds around a notebook's window (its record is written just after it ran)
+
+
+def cpu_model() -> str:
+    """The CPU's model name and widest vector instructions, e.g. 'AMD EPYC (AVX2), 2 cores'."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
+    return f"{model}{f' ({vector})' if vector else ''}, {os.cpu_count()} cores"
+
+
+def notebook_records(cache: Path) -> list[dict]:
+    """``{chapter, finished, seconds}`` for each notebook jupyter-cache holds (none without a cache)."""
+    if not (cache / "global.db").exists():
+        return []
+    from jupyter_cache import get_cache
+
+    records = []
+    for record in get_cache(str(cache)).list_cache_records():
+        created = record.created if record.created.tzinfo else record.created.replace(tzinfo=timezone.utc)
+        records.append({"chapter": Path(record.uri).stem, "finished": created.timestamp(),
+                        "seconds": float((record.data or {}).get("execution_seconds") or 0.0)})
+    return records
+
+
+def table(build: Path, started: float) -> dict:
+    """Every chapter's row (executed or not, seconds, runs trained / read, training seconds) and the totals."""
+    log = build / "runs.jsonl"
+    logged = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    runs = [run for run in logged if not run.get("worker")]
+    workers = [run for run in logged if run.get("worker")]  # trained by precompute before the chapters ran
+    rows, claimed = [], set()
+    for record in sorted(notebook_records(build / ".jupyter_cache"), key=lambda r: r["finished"]):
+        executed = record["finished"] >= started
+        low, high = record["finished"] - record["seconds"] - SLACK, record["finished"] + SLACK
+        mine = [i for i, run in enumerate(runs) if executed and i not in claimed and low <= run["started"] <= high]
+        claimed.update(mine)
+        rows.append({"chapter": record["chapter"], "executed": executed,
+                     "seconds": round(record["seconds"], 1) if executed else 0.0,
+                     "trained": sum(not runs[i]["hit"] for i in mine), "read": sum(runs[i]["hit"] for i in mine),
+                     "training_seconds": round(sum(runs[i]["seconds"] for i in mine if not runs[i]["hit"]), 1)})
+    others = [run for i, run in enumerate(runs) if i not in claimed]
+    import torch
+
+    return {"date": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+            "wall_seconds": round(time.time() - started), "cpu": cpu_model(), "torch": torch.__version__,
+            "precompute": {"trained": len(workers), "training_seconds": round(sum(r["seconds"] for r in workers), 1),
+                           "wall_seconds": round(max((r["started"] + r["seconds"] for r in workers), default=started)
+                                                 - started)},
+            "chapters": rows,
+            "outside_chapters": {"trained": sum(not r["hit"] for r in others), "read": sum(r["hit"] for r in others)}}
+
+
+def render(result: dict) -> str:
+    """The table as text, one chapter a line, then the totals."""
+    lines = [f"Book build of {result['date']} on {result['cpu']}, torch {result['torch']}",
+             f"{'chapter':16s} {'executed':>9s} {'minutes':>8s} {'trained':>8s} {'read':>6s} {'training min':>13s}"]
+    pre = result["precompute"]
+    if pre["trained"]:
+        lines.append(f"{'(precompute)':16s} {'':>9s} {pre['wall_seconds'] / 60:8.1f} {pre['trained']:8d} {'':>6s} "
+                     f"{pre['training_seconds'] / 60:13.1f}")
+    for row in result["chapters"]:
+        lines.append(f"{row['chapter']:16s} {'yes' if row['executed'] else 'cached':>9s} {row['seconds'] / 60:8.1f} "
+                     f"{row['trained']:8d} {row['read']:6d} {row['training_seconds'] / 60:13.1f}")
+    rows = result["chapters"]
+    lines.append(f"{'all chapters':16s} {sum(r['executed'] for r in rows):9d} {sum(r['seconds'] for r in rows) / 60:8.1f} "
+                 f"{sum(r['trained'] for r in rows):8d} {sum(r['read'] for r in rows):6d} "
+                 f"{sum(r['training_seconds'] for r in rows) / 60:13.1f}")
+    outside = result["outside_chapters"]
+    if outside["trained"] or outside["read"]:
+        lines.append(f"(runs outside the chapters: {outside['trained']} trained, {outside['read']} read)")
+    lines.append(f"whole build: {result['wall_seconds'] / 60:.1f} minutes")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python book/timings.py BUILD_DIR STARTED (seconds since the epoch)", file=sys.stderr)
+        return 2
+    build = Path(argv[0])
+    try:
+        started = float(argv[1])
+    except ValueError:
+        print(f"STARTED={argv[1]!r} is invalid; accepted: seconds since the epoch, e.g. $(date +%s)", file=sys.stderr)
+        return 2
+    result = table(build, started)
+    print(render(result))
+    if build.is_dir():
+        (build / "timings.json").write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
