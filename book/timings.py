@@ -13,8 +13,12 @@ start (seconds since the epoch). It joins two records of that build:
   ``precompute`` trained before the chapters ran (its own row: wall minutes, runs, training minutes
   summed over its workers).
 
-A run belongs to the notebook whose execution window holds its start. The table goes to
-stdout and, with the CPU and torch version, to ``BUILD_DIR/timings.json``.
+A run belongs to the notebook whose execution window holds its start: that is who trained it or
+read it. Since the notebooks execute in file-name order (the conclusion, third, asks for nearly
+every run), each chapter's own cost is counted another way too: every run trained in this build
+(by a notebook or by ``precompute``) goes to the first chapter, in book order, that reads it
+(:mod:`bnreview.runs`). The table goes to stdout and, with the CPU and torch version, to
+``BUILD_DIR/timings.json``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,21 @@ def notebook_records(cache: Path) -> list[dict]:
     return records
 
 
+def owners() -> dict[str, str]:
+    """Each registry run's key (and description) -> the first chapter, in book order, that reads it."""
+    try:
+        from bnreview.runs import registry
+
+        listed, _ = registry()
+    except Exception as exc:  # noqa: BLE001 - the table is still worth printing without this column
+        print(f"(no per-chapter training: the registry could not be listed: {exc})", file=sys.stderr)
+        return {}
+    found = {}
+    for run in listed:
+        found[run.key] = found.setdefault(run.config.describe(), run.chapters[0])
+    return found
+
+
 def table(build: Path, started: float) -> dict:
     """Every chapter's row (executed or not, seconds, runs trained / read, training seconds) and the totals."""
     log = build / "runs.jsonl"
@@ -77,6 +96,10 @@ def table(build: Path, started: float) -> dict:
                      "trained": sum(not runs[i]["hit"] for i in mine), "read": sum(runs[i]["hit"] for i in mine),
                      "training_seconds": round(sum(runs[i]["seconds"] for i in mine if not runs[i]["hit"]), 1)})
     others = [run for i, run in enumerate(runs) if i not in claimed]
+    owner = owners()
+    for row in rows:  # the training the chapter's own runs cost, whoever trained them
+        own = [run for run in logged if not run["hit"] and owner.get(run.get("key", run["run"])) == row["chapter"]]
+        row["own_runs"], row["own_training_seconds"] = len(own), round(sum(run["seconds"] for run in own), 1)
     import torch
 
     return {"date": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
@@ -91,18 +114,23 @@ def table(build: Path, started: float) -> dict:
 def render(result: dict) -> str:
     """The table as text, one chapter a line, then the totals."""
     lines = [f"Book build of {result['date']} on {result['cpu']}, torch {result['torch']}",
-             f"{'chapter':16s} {'executed':>9s} {'minutes':>8s} {'trained':>8s} {'read':>6s} {'training min':>13s}"]
+             "Per chapter: its notebook's execution (minutes; runs it trained and read), and its own runs (each run"
+             " counted in the first chapter, in book order, that reads it) with the minutes they took to train.",
+             f"{'chapter':16s} {'executed':>9s} {'minutes':>8s} {'trained':>8s} {'read':>6s} {'own runs':>9s} "
+             f"{'training min':>13s}"]
     pre = result["precompute"]
     if pre["trained"]:
         lines.append(f"{'(precompute)':16s} {'':>9s} {pre['wall_seconds'] / 60:8.1f} {pre['trained']:8d} {'':>6s} "
-                     f"{pre['training_seconds'] / 60:13.1f}")
+                     f"{'':>9s} {pre['training_seconds'] / 60:13.1f}")
     for row in result["chapters"]:
         lines.append(f"{row['chapter']:16s} {'yes' if row['executed'] else 'cached':>9s} {row['seconds'] / 60:8.1f} "
-                     f"{row['trained']:8d} {row['read']:6d} {row['training_seconds'] / 60:13.1f}")
+                     f"{row['trained']:8d} {row['read']:6d} {row.get('own_runs', 0):9d} "
+                     f"{row.get('own_training_seconds', 0.0) / 60:13.1f}")
     rows = result["chapters"]
     lines.append(f"{'all chapters':16s} {sum(r['executed'] for r in rows):9d} {sum(r['seconds'] for r in rows) / 60:8.1f} "
                  f"{sum(r['trained'] for r in rows):8d} {sum(r['read'] for r in rows):6d} "
-                 f"{sum(r['training_seconds'] for r in rows) / 60:13.1f}")
+                 f"{sum(r.get('own_runs', 0) for r in rows):9d} "
+                 f"{sum(r.get('own_training_seconds', 0.0) for r in rows) / 60:13.1f}")
     outside = result["outside_chapters"]
     if outside["trained"] or outside["read"]:
         lines.append(f"(runs outside the chapters: {outside['trained']} trained, {outside['read']} read)")

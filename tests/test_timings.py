@@ -24,7 +24,8 @@ def executed(cache, name: str, seconds: float, code: str) -> None:
                                               data={"execution_seconds": seconds}), check_validity=False)
 
 
-def test_runs_are_counted_in_the_chapter_that_asked_for_them(tmp_path):
+def test_runs_are_counted_in_the_chapter_that_asked_for_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(timings, "owners", lambda: {"a": "motivation", "b": "motivation"})
     build = tmp_path / "_build"
     cache = jupyter_cache.get_cache(str(build / ".jupyter_cache"))
     started = time.time()
@@ -41,6 +42,9 @@ def test_runs_are_counted_in_the_chapter_that_asked_for_them(tmp_path):
     assert (rows["motivation"]["trained"], rows["motivation"]["read"]) == (0, 1)
     assert (rows["baseline"]["trained"], rows["baseline"]["read"]) == (1, 1)
     assert result["precompute"]["trained"] == 1 and result["precompute"]["training_seconds"] == 30.0
+    # both trained runs are the motivation's own (the first chapter that reads them), whoever trained them
+    assert (rows["motivation"]["own_runs"], rows["motivation"]["own_training_seconds"]) == (2, 30.2)
+    assert rows["baseline"]["own_runs"] == 0
     text = timings.render(result)
     assert "(precompute)" in text and "all chapters" in text and result["cpu"] in text
 
