@@ -64,6 +64,17 @@ def notebook_records(cache: Path) -> list[dict]:
     return records
 
 
+def book_order() -> list[str]:
+    """The chapters in the order of ``_toc.yml`` (the root page first)."""
+    toc = Path(__file__).resolve().parents[1] / "_toc.yml"
+    names = []
+    for line in toc.read_text().splitlines() if toc.exists() else []:
+        key, _, value = line.strip().lstrip("- ").partition(":")
+        if key in ("root", "file"):
+            names.append(Path(value.strip()).stem)
+    return names
+
+
 def owners() -> dict[str, str]:
     """Each registry run's key (and description) -> the first chapter, in book order, that reads it."""
     try:
@@ -97,6 +108,8 @@ def table(build: Path, started: float) -> dict:
                      "training_seconds": round(sum(runs[i]["seconds"] for i in mine if not runs[i]["hit"]), 1)})
     others = [run for i, run in enumerate(runs) if i not in claimed]
     owner = owners()
+    order = {name: i for i, name in enumerate(book_order())}
+    rows.sort(key=lambda row: order.get(row["chapter"], len(order)))
     for row in rows:  # the training the chapter's own runs cost, whoever trained them
         own = [run for run in logged if not run["hit"] and owner.get(run.get("key", run["run"])) == row["chapter"]]
         row["own_runs"], row["own_training_seconds"] = len(own), round(sum(run["seconds"] for run in own), 1)
