@@ -9,9 +9,9 @@ the learning rate its pilot chooses. Until the pilot's runs are cached, the chap
 pilot and says what follows (:class:`Pending`); ``precompute`` trains the pilot first, then
 lists again.
 
-``expected_seconds`` is a model of a run's cost (steps, images per step, evaluations, probes),
-fitted to the timed runs of a cold build: it orders the work (longest first) and gives the
-first estimate of the time left, which the measured runs then correct.
+``expected_seconds`` is a linear model of a run's cost (steps, training images, evaluations,
+probes), fitted to the timed runs of a cold build (:data:`COST_FIT`): it orders the work
+(longest first) and gives the first estimate of the time left, which the measured runs correct.
 """
 
 from __future__ import annotations
@@ -81,28 +81,32 @@ class Run:
 
 TEST_SIZE = 10_000  # test images in either data set
 
-# Cost model, seconds on 2 cores (AMD EPYC, AVX2, torch 2.14), fitted to the cold build of 2026-12-06.
-STEP_SECONDS = {"lenet": 1.4e-3, "mlp": 0.25e-3}  # fixed cost of a step (Python, dispatch, optimiser)
-IMAGE_SECONDS = {"lenet": 0.11e-3, "mlp": 0.004e-3}  # per training image (forward and backward)
-BN_FACTOR = {"lenet": 1.25, "mlp": 1.6}  # a step with BN on every layer, relative to one without
-EVAL_IMAGE_SECONDS = {"lenet": 0.045e-3, "mlp": 0.003e-3}  # per image evaluated (test or validation)
-PROBE_SECONDS = {"lenet": 0.03, "mlp": 0.004}
+# Seconds on 2 idle cores per unit of each of features(): a step's fixed cost, a training image, the
+# extra of a training image with BN on every layer, an image evaluated, a probe. Placeholder values
+# until fitted (see COST_FIT).
+COST = {"lenet": (1.4e-3, 0.11e-3, 0.03e-3, 0.045e-3, 0.03), "mlp": (0.25e-3, 0.004e-3, 0.002e-3, 0.003e-3, 0.004)}
+COST_FIT = "not fitted yet"
 
 
-def expected_seconds(config: TrainConfig) -> float:
-    """What ``config`` should cost to train (steps, images per step, evaluations, probes), by the fitted model."""
-    kind = config.model
+def features(config: TrainConfig) -> tuple[float, float, float, float, float]:
+    """What a run does, in the units of :data:`COST`: steps, training images, training images times the share
+    of layers with BN, images evaluated (test and validation), probes."""
     images = (TRAIN_SIZE - config.val_size) if config.n_train is None else config.n_train
     per_epoch = steps_per_epoch(images, config.batch_size)
     steps = config.steps if config.steps is not None else config.epochs * per_epoch
     epochs = -(-steps // per_epoch)
-    bn = 1 + (BN_FACTOR[kind] - 1) * len(config.bn) / (4 if kind == "lenet" else 3)
-    train = steps * (STEP_SECONDS[kind] + IMAGE_SECONDS[kind] * config.batch_size) * bn
-    evaluations = epochs * (TEST_SIZE + config.val_size)
+    bn_share = len(config.bn) / (4 if config.model == "lenet" else 3)
+    evaluated = epochs * (TEST_SIZE + config.val_size)
     if config.eval_every:
-        evaluations += (steps // config.eval_every + 1) * TEST_SIZE
+        evaluated += (steps // config.eval_every + 1) * TEST_SIZE
     probes = steps // config.probe_every + 1 if config.probe_every else 0
-    return train + evaluations * EVAL_IMAGE_SECONDS[kind] + probes * PROBE_SECONDS[kind]
+    trained = steps * config.batch_size
+    return steps, trained, trained * bn_share, evaluated, probes
+
+
+def expected_seconds(config: TrainConfig) -> float:
+    """What ``config`` should cost to train on 2 idle cores, by the fitted model (:data:`COST`)."""
+    return sum(unit * amount for unit, amount in zip(COST[config.model], features(config)))
 
 
 def chapter_names() -> tuple[str, ...]:
