@@ -204,13 +204,37 @@ def layer_statistics(histories: dict[str, History]):
     return fig
 
 
+def layer_rows(model) -> list[tuple[str, str, str, int]]:
+    """(layer, what it is, output shape for one 1x32x32 image, parameters) for each layer of a LeNet, in order.
+
+    The shapes are those the network itself records (``forward(x, record)``: each layer's output before
+    its nonlinearity), not forward hooks: conv3 and conv1 run through ``models``' fast paths, which
+    do not call the convolution modules.
+    """
+    from bnreview.models import count_parameters
+
+    record = {}
+    was_training = model.training
+    with torch.no_grad():
+        logits = model.eval()(torch.zeros(1, 1, 32, 32), record)
+    model.train(was_training)
+    shapes = {**{name: tuple(z.shape[1:]) for name, z in record.items()}, "fc2": tuple(logits.shape[1:])}
+    rows = []
+    for name, module in model.named_children():
+        if name == "bn":
+            rows += [(f"bn.{layer}", type(bn).__name__, "as its layer", count_parameters(bn)) for layer, bn in module.items()]
+        elif name in shapes and count_parameters(module):
+            rows.append((name, repr(module), "x".join(map(str, shapes[name])), count_parameters(module)))
+    return rows
+
+
 def architecture_table(model):
     """The network as a Markdown table (layer, module, output shape, parameters), for display in a notebook."""
     from IPython.display import Markdown
 
-    from bnreview.models import count_parameters, layer_table
+    from bnreview.models import count_parameters
 
-    rows = "\n".join(f"| `{name}` | `{what}` | {shape} | {params:,} |" for name, what, shape, params in layer_table(model))
+    rows = "\n".join(f"| `{name}` | `{what}` | {shape} | {params:,} |" for name, what, shape, params in layer_rows(model))
     return Markdown("| layer | module | output (per image) | parameters |\n|---|---|---|---:|\n" + rows
                     + f"\n| **total** | | | **{count_parameters(model):,}** |")
 

@@ -92,3 +92,15 @@ def test_lr_sweep_figure_draws_accuracy_and_steps_against_the_learning_rate():
     fig = plots.lr_sweep_figure(rows, title="sweep")
     assert len(fig.axes) == 4 and fig.axes[0].get_xscale() == "log" and fig.axes[2].get_ylabel() == "SGD steps"
     assert fig.get_suptitle() == "sweep"
+
+
+def test_architecture_table_lists_every_layer_even_those_on_a_fast_path():
+    """conv1 and conv3 run through models' fast paths (no module call): the table must still list them."""
+    from bnreview.models import LeNet
+    from bnreview.plots import architecture_table, layer_rows
+
+    assert [row[0] for row in layer_rows(LeNet())] == ["conv1", "conv2", "conv3", "fc1", "fc2"]
+    table = architecture_table(LeNet(bn="all")).data
+    assert "| `conv3` | `Conv2d(16, 120, kernel_size=(5, 5), stride=(1, 1), bias=False)` | 120x1x1 | 48,000 |" in table
+    assert "| `conv1` | `Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), bias=False)` | 6x28x28 | 150 |" in table
+    assert "**61,932**" in table
