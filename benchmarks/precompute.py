@@ -90,13 +90,15 @@ def main() -> None:
         for line in args.run_log.read_text().splitlines():
             entry = json.loads(line)
             if not entry["hit"]:
-                measured[entry["key"]] = entry["seconds"]
+                measured[entry.get("key") or entry["run"]] = entry["seconds"]  # older logs name runs only
     listed, pending = runs.registry()
     gating = {cache.cache_key(c) for _, stage in pending for c in stage.needs}
     if not pending:  # the pilot is trained: its runs still go first, in a wave of their own
         gating = {cache.cache_key(c) for configs in ex.pilot_plan().values() for c in configs}
-    first = [measured.get(r.key, r.seconds) for r in listed if r.key in gating]
-    rest = [measured.get(r.key, r.seconds) for r in listed if r.key not in gating]
+    cost = {r.key: measured.get(r.key, measured.get(r.config.describe(), r.seconds)) for r in listed}
+    timed = sum(r.key in measured or r.config.describe() in measured for r in listed)
+    first = [cost[r.key] for r in listed if r.key in gating]
+    rest = [cost[r.key] for r in listed if r.key not in gating]
     costs = first + rest
     build = sum(costs)
 
@@ -111,8 +113,8 @@ def main() -> None:
     print(f"{len(configs)} runs of 2,000 images: serial train() {serial:.1f} s, precompute on 1 worker {dask:.1f} s "
           f"(best of 2 each, alternating): overhead {dask - serial:+.1f} s")
     share = (dask - serial) / build
-    print(f"  against a cold build's {build / 60:.0f} training minutes ({len(measured)} runs measured, "
-          f"{len(listed) - len(measured)} estimated): {100 * share:.2f}% (target < {100 * TARGET:.0f}%: "
+    print(f"  against a cold build's {build / 60:.0f} training minutes ({timed} runs measured, "
+          f"{len(listed) - timed} estimated): {100 * share:.2f}% (target < {100 * TARGET:.0f}%: "
           f"{'PASS' if share < TARGET else 'MISS'})")
     print(f"Makespan of the registry ({len(listed)} runs, longest first, the {len(first)} pilot runs in a first wave"
           f"{'; the runs the pilot chooses are not listed yet: run precompute, then this again' if pending else ''}):")
