@@ -13,6 +13,8 @@ PRECOMPUTE_FLAGS := $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--sc
 export BNREVIEW_CACHE ?= $(CURDIR)/.bnreview-cache
 # Progress bars are for people at a terminal or a live notebook, not for the built pages.
 book quick-book nbval notebooks: export BNREVIEW_PROGRESS = 0
+# The book is built from the official data sets only: a user's opt-out (bnreview.data) does not reach it.
+book quick-book nbval notebooks: export BNREVIEW_UNOFFICIAL_DATA = 0
 
 .PHONY: book quick-book test unit nbval browser notebooks venv clean
 

@@ -75,13 +75,21 @@ def code_version(*extra: ModuleType) -> str:
     return digest.hexdigest()[:16]
 
 
+def cpu_kind() -> str:
+    """The instruction set PyTorch's CPU kernels use here (``AVX2``, ``AVX512``, ...): runs agree to the
+    last digit only on the same kind, so it is part of every run's identity."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def identity(config: TrainConfig, *extra: ModuleType) -> dict:
     """Everything a run's (or a value derived from it by ``extra`` modules') numbers depend on."""
+    device = resolve_device(config.device).type
     return {
-        "config": {**config.to_dict(), "device": resolve_device(config.device).type},
+        "config": {**config.to_dict(), "device": device},
         "data": data.fingerprint(dataset=config.dataset),
         "code": code_version(*extra),
         "torch": torch.__version__.split("+")[0],
+        "cpu": cpu_kind() if device == "cpu" else device,
         "format": FORMAT,
     }
 

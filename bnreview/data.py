@@ -13,6 +13,11 @@ first root) does, and a failed one leaves no folders behind.
 
 Every function takes ``dataset="mnist"`` or ``"fashion-mnist"`` (:data:`DATASETS`); each set
 is normalised with its own training set's mean and std.
+
+Every file is checked against the official MD5 of its data set (:data:`OFFICIAL_MD5`) once per
+process, remembered by size and modification time. A file that differs is refused. To train on
+your own IDX files on purpose, set ``BNREVIEW_UNOFFICIAL_DATA=1``: the run then says once that its
+data is not the official one, and the book's build (which clears the variable) still refuses it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import hashlib
 import os
 import shutil
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,20 +35,42 @@ import torch
 
 @dataclass(frozen=True)
 class Dataset:
-    """Where a data set lives (torchvision's folder and class), its name in text, and its class names."""
+    """Where a data set lives (torchvision's folder and class), its name in text, its class names,
+    and where its official files are published."""
 
     folder: str  # torchvision's folder under the root, holding raw/
     torchvision_class: str  # the torchvision.datasets class that reads and downloads it
     display: str
     classes: tuple[str, ...]
+    source: str
 
 
 DATASETS = {
-    "mnist": Dataset("MNIST", "MNIST", "MNIST", tuple(str(d) for d in range(10))),
+    "mnist": Dataset("MNIST", "MNIST", "MNIST", tuple(str(d) for d in range(10)),
+                     "https://ossci-datasets.s3.amazonaws.com/mnist/ (torchvision's mirror of yann.lecun.com/exdb/mnist)"),
     "fashion-mnist": Dataset("FashionMNIST", "FashionMNIST", "Fashion-MNIST",
                              ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+                             "https://github.com/zalandoresearch/fashion-mnist (data/fashion)"),
 }
+
+# MD5 of each unpacked IDX file as published; the .gz files torchvision downloads unpack to these
+# (torchvision checks the .gz files' MD5s, which are listed in its MNIST.resources).
+OFFICIAL_MD5 = {
+    "mnist": {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
+UNOFFICIAL_ENV = "BNREVIEW_UNOFFICIAL_DATA"
 TRAIN_SIZE = 60_000  # training images in either set
 
 ENV_VAR = "BNREVIEW_DATA"
@@ -54,6 +82,8 @@ IMAGE_SIDE = 28
 _loaded: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 _raw: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 _fingerprints: dict[str, str] = {}
+_md5s: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> MD5: each file is hashed once
+_said_unofficial: set[tuple[str, str]] = set()
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -62,6 +92,10 @@ class DataNotFoundError(FileNotFoundError):
 
 class CorruptDataError(ValueError):
     """A data file exists but is truncated or is not an IDX file of the right kind."""
+
+
+class UnofficialDataError(CorruptDataError):
+    """A data file is a well-formed IDX file but not the official one (its MD5 differs)."""
 
 
 def dataset_info(dataset: str) -> Dataset:
@@ -209,6 +243,47 @@ def _prepare_split(raw_dir: Path, split: str, display: str) -> None:
         raise CorruptDataError(f"{raw_dir}: {split} has {counts[0]} images but {counts[1]} labels")
 
 
+def md5(path: Path) -> str:
+    """The MD5 of a file, computed once per process for each size and modification time it has."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _md5s:
+        digest = hashlib.md5()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 22):
+                digest.update(chunk)
+        _md5s[key] = digest.hexdigest()
+    return _md5s[key]
+
+
+def allow_unofficial() -> bool:
+    """Whether ``BNREVIEW_UNOFFICIAL_DATA`` asks to train on files that are not the official ones."""
+    return os.environ.get(UNOFFICIAL_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def check_official(raw_dir: Path, dataset: str) -> None:
+    """Refuse any of the four unpacked files in ``raw_dir`` whose MD5 is not the official one.
+
+    With ``BNREVIEW_UNOFFICIAL_DATA=1`` the files are used anyway, and a warning says so once per folder.
+    """
+    info = dataset_info(dataset)
+    altered = [(name, found, expected) for name, expected in OFFICIAL_MD5[dataset].items()
+               if (found := md5(raw_dir / name)) != expected]
+    if not altered:
+        return
+    name, found, expected = altered[0]
+    others = f" (and {len(altered) - 1} more)" if len(altered) > 1 else ""
+    if not allow_unofficial():
+        raise UnofficialDataError(
+            f"{raw_dir / name}{others}: MD5 {found}, the official {info.display} file's is {expected}. "
+            f"Replace it with the real file (delete the folder and run online to download it, or get it from "
+            f"{info.source}); to train on your own files on purpose, set {UNOFFICIAL_ENV}=1 (the book's build refuses them)")
+    if (dataset, str(raw_dir)) not in _said_unofficial:
+        _said_unofficial.add((dataset, str(raw_dir)))
+        warnings.warn(f"{UNOFFICIAL_ENV}=1: training on {info.display} files that are not the official ones "
+                      f"({', '.join(n for n, _, _ in altered)} in {raw_dir} differ)", stacklevel=3)
+
+
 def load_raw(root: str | os.PathLike | None = None, train: bool = True,
              dataset: str = "mnist") -> tuple[torch.Tensor, torch.Tensor]:
     """The original images: uint8 ``[N, 28, 28]`` and int64 labels ``[N]``, read by torchvision."""
@@ -216,8 +291,10 @@ def load_raw(root: str | os.PathLike | None = None, train: bool = True,
     found = find_root(root, dataset=dataset).resolve()
     key = (dataset, str(found), train)
     if key not in _raw:
+        raw_dir = found / info.folder / "raw"
         for split in SPLITS.values():  # torchvision wants both splits unpacked before it reads either
-            _prepare_split(found / info.folder / "raw", split, info.display)
+            _prepare_split(raw_dir, split, info.display)
+        check_official(raw_dir, dataset)
         images = _torchvision_class(dataset)(str(found), train=train, download=False)
         labels = images.targets.long()
         if labels.numel() and (labels.min() < 0 or labels.max() > 9):

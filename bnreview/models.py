@@ -290,28 +290,3 @@ def count_parameters(model: nn.Module) -> int:
     """Number of learned values (weights, biases, BN's gamma and beta)."""
     return sum(p.numel() for p in model.parameters())
 
-
-def layer_table(model: LeNet) -> list[tuple[str, str, str, int]]:
-    """(layer, what it is, output shape for one 1x32x32 image, parameters) for each layer, in order."""
-    shapes = {}
-
-    def remember(name):
-        def hook(module, inputs, output):
-            shapes[name] = tuple(output.shape[1:])
-        return hook
-
-    hooks = [getattr(model, name).register_forward_hook(remember(name)) for name in ("conv1", "conv2", "conv3", "fc1", "fc2")]
-    was_training = model.training
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, 1, 32, 32))
-    model.train(was_training)
-    for hook in hooks:
-        hook.remove()
-    rows = []
-    for name, module in model.named_children():
-        if name == "bn":
-            for layer, bn in module.items():
-                rows.append((f"bn.{layer}", type(bn).__name__, "as its layer", count_parameters(bn)))
-        elif name in shapes and count_parameters(module):
-            rows.append((name, repr(module), "x".join(map(str, shapes[name])), count_parameters(module)))
-    return rows

@@ -8,7 +8,9 @@ pointing at its own temporary folder.
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,9 @@ import torch
 from bnreview import cache, data
 
 TINY_TRAIN, TINY_TEST = 512, 200
+# The real data sets, where the environment names them (make test and CI do): read before any test
+# points BNREVIEW_DATA at the tiny look-alike.
+REAL_DATA = os.environ.get(data.ENV_VAR)
 
 
 def digit_like(labels: torch.Tensor, seed: int) -> torch.Tensor:
@@ -64,17 +69,28 @@ def write_fashion(root, n_train=96, n_test=40):
 
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
-    return write_mnist(tmp_path_factory.mktemp("tiny-mnist"))
+    """The tiny look-alike, loaded once with the unofficial-data warning it earns said here, not in some test."""
+    root = write_mnist(tmp_path_factory.mktemp("tiny-mnist"))
+    os.environ[data.UNOFFICIAL_ENV] = "1"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for train in (True, False):
+                data.load_raw(root, train=train)
+    finally:
+        del os.environ[data.UNOFFICIAL_ENV]
+    return root
 
 
 @pytest.fixture(autouse=True)
 def isolated(tiny_root, tmp_path, monkeypatch):
-    """Every test: tiny data, its own cache folder, full (not quick) profile, and 64 of the tiny
+    """Every test: tiny data (allowed although unofficial), its own cache folder, full (not quick) profile, and 64 of the tiny
     set's 512 training images held out where the book holds out 5,000."""
     from bnreview import experiments
 
     monkeypatch.setenv(data.ENV_VAR, str(tiny_root))
     monkeypatch.setenv("BNREVIEW_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(data.UNOFFICIAL_ENV, "1")  # the tests' own IDX files are not the official ones
     monkeypatch.delenv("BNREVIEW_RUN_LOG", raising=False)  # a build's run log counts the chapters' runs, not the tests'
     monkeypatch.delenv("BNREVIEW_QUICK", raising=False)
     monkeypatch.setattr(experiments.common, "VAL_SIZE", 64)

@@ -1,10 +1,13 @@
 import os
+import shutil
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
 
 from bnreview import data
-from conftest import TINY_TEST, TINY_TRAIN, write_fashion, write_idx, write_mnist
+from conftest import REAL_DATA, TINY_TEST, TINY_TRAIN, write_fashion, write_idx, write_mnist
 
 
 def test_load_mnist_shapes_types_and_padding(tiny_root):
@@ -216,3 +219,62 @@ def test_a_failed_download_keeps_its_chained_cause(tmp_path, monkeypatch):
     reason = str(caught.value).split("Downloading it failed too: ")[1].split("\nFix")[0]
     assert "Error downloading train-images-idx3-ubyte.gz:" in reason and "Name or service not known" in reason
     assert not (tmp_path / "absent").exists()
+
+
+OFFICIAL = [pytest.param(name, marks=pytest.mark.skipif(
+    not (REAL_DATA and (Path(REAL_DATA) / data.DATASETS[name].folder / "raw").is_dir()),
+    reason="the real data set is not where BNREVIEW_DATA points")) for name in data.OFFICIAL_MD5]
+
+
+@pytest.mark.parametrize("dataset", OFFICIAL)
+def test_the_official_files_pass_and_a_changed_byte_in_any_of_them_is_refused(dataset, tmp_path, monkeypatch):
+    monkeypatch.delenv(data.UNOFFICIAL_ENV)
+    real = Path(REAL_DATA) / data.DATASETS[dataset].folder / "raw"
+    data.check_official(real, dataset)  # the official files pass
+    raw = tmp_path / data.DATASETS[dataset].folder / "raw"
+    raw.mkdir(parents=True)
+    for name in data.OFFICIAL_MD5[dataset]:
+        shutil.copyfile(real / name, raw / name)
+    for name, official in data.OFFICIAL_MD5[dataset].items():
+        path = raw / name
+        original = path.read_bytes()
+        changed = bytearray(original)
+        changed[len(changed) // 2] ^= 1  # one bit of one byte, far past the header: same size, same header
+        path.write_bytes(bytes(changed))
+        with pytest.raises(data.UnofficialDataError) as refused:
+            data.check_official(raw, dataset)
+        message = str(refused.value)
+        assert "\n" not in message and str(path) in message and official in message
+        assert data.md5(path) in message and data.UNOFFICIAL_ENV in message and "http" in message
+        path.write_bytes(original)
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a new mtime: hashed again
+    data.check_official(raw, dataset)
+
+
+def test_an_unofficial_file_is_refused_when_loaded_naming_the_way_to_allow_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.UNOFFICIAL_ENV)
+    root = write_mnist(tmp_path)
+    with pytest.raises(data.UnofficialDataError, match=rf"\(and 3 more\): MD5 .*{data.UNOFFICIAL_ENV}=1"):
+        data.load_mnist(root)
+
+
+def test_the_opt_out_trains_on_its_own_files_and_says_so_once(tmp_path):
+    root = write_mnist(tmp_path)
+    with pytest.warns(UserWarning, match=f"{data.UNOFFICIAL_ENV}=1: training on MNIST files that are not the official"):
+        images, _ = data.load_mnist(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.load_mnist(root, train=False)
+        data.check_official(root / "MNIST" / "raw", "mnist")
+    assert len(images) == TINY_TRAIN
+
+
+def test_each_file_is_hashed_once_per_size_and_mtime(tmp_path, monkeypatch):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    calls = []
+    real = data.hashlib.md5
+    monkeypatch.setattr(data.hashlib, "md5", lambda: calls.append(1) or real())
+    assert data.md5(path) == data.md5(path) == real(b"abc").hexdigest() and len(calls) == 1
+    path.write_bytes(b"abcd")
+    assert data.md5(path) == real(b"abcd").hexdigest() and len(calls) == 2

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from bnreview import cache, precompute as pre
+from bnreview import cache, data, precompute as pre
 from bnreview.cache import cache_key, load_cached
 from bnreview.config import TrainConfig
 from bnreview.runs import Run, expected_seconds
@@ -24,9 +24,11 @@ def as_runs(configs):
 
 @pytest.fixture(scope="module")
 def clusters(tiny_root):
-    """A LocalCluster of 1 and one of 2 process workers; they read the tiny data (BNREVIEW_DATA at start)."""
-    previous = os.environ.get("BNREVIEW_DATA")
+    """A LocalCluster of 1 and one of 2 process workers; they read the tiny data (BNREVIEW_DATA at start),
+    allowed although unofficial."""
+    previous = {name: os.environ.get(name) for name in ("BNREVIEW_DATA", data.UNOFFICIAL_ENV)}
     os.environ["BNREVIEW_DATA"] = str(tiny_root)
+    os.environ[data.UNOFFICIAL_ENV] = "1"
     made = {n: distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                         silence_logs=50) for n in (1, 2)}
     try:
@@ -34,10 +36,11 @@ def clusters(tiny_root):
     finally:
         for cluster in made.values():
             cluster.close()
-        if previous is None:
-            os.environ.pop("BNREVIEW_DATA")
-        else:
-            os.environ["BNREVIEW_DATA"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
 
 
 def same_run(a, b):
