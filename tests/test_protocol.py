@@ -1,0 +1,54 @@
+"""The protocol: well-formed entries, one per ledger row and a row for each, and the seed count's reason."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+from scipy import stats as scipy_stats
+
+from bnreview import protocol
+from bnreview.protocol import CHANGES, ENTRIES, SEEDS, UNTESTED, entry
+
+FINDINGS = Path(protocol.__file__).parent / "findings"
+
+
+def ledger_topics() -> set[str]:
+    """Every Claim topic the findings modules write (their first argument, or topic=...), read from the source."""
+    topics = set()
+    for path in FINDINGS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Claim":
+                args = [kw.value for kw in node.keywords if kw.arg == "topic"] or node.args[:1]
+                if args and isinstance(args[0], ast.Constant):
+                    topics.add(args[0].value)
+    return topics
+
+
+def test_every_ledger_row_has_an_entry_and_every_entry_a_row():
+    topics = ledger_topics()
+    assert len(topics) >= 15
+    assert topics <= {e.topic for e in ENTRIES}, topics - {e.topic for e in ENTRIES}
+    assert {e.topic for e in ENTRIES} <= topics, {e.topic for e in ENTRIES} - topics
+
+
+def test_ids_are_unique_and_entries_well_formed():
+    ids = [e.id for e in ENTRIES] + [u.id for u in UNTESTED]
+    assert len(ids) == len(set(ids))
+    assert all(e.seeds >= SEEDS or e.id == "training-time" for e in ENTRIES)
+    assert all(e.chapter for e in ENTRIES) and all(u.why.endswith(".") for u in UNTESTED)
+    assert {c.entry for c in CHANGES} <= {e.id for e in ENTRIES} | {"all"}
+    with pytest.raises(ValueError, match="no protocol entry 'x'; there are: baseline-accuracy"):
+        entry("x")
+    with pytest.raises(ValueError, match="malformed"):
+        protocol.Entry("bad", "t", "c", "m", "a", "b", True, 0, 0.3, "points")
+
+
+def test_ten_pairs_resolve_about_one_point_three_deviations_at_holms_strictest_level():
+    level = 0.05 / len(ENTRIES)
+    half_width = scipy_stats.t.ppf(1 - level / 2, SEEDS - 1) / math.sqrt(SEEDS)
+    assert len(ENTRIES) == 20 and level == pytest.approx(0.0025)
+    assert scipy_stats.t.ppf(1 - level / 2, SEEDS - 1) == pytest.approx(4.1, abs=0.05)
+    assert half_width == pytest.approx(1.3, abs=0.05)
