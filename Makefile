@@ -13,10 +13,12 @@ PRECOMPUTE_FLAGS := $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--sc
 export BNREVIEW_CACHE ?= $(CURDIR)/.bnreview-cache
 # Progress bars are for people at a terminal or a live notebook, not for the built pages.
 book quick-book nbval notebooks: export BNREVIEW_PROGRESS = 0
+# Pages of the built book (and the committed notebooks they come from) load plotly.js from _static/.
+book quick-book notebooks: export BNREVIEW_BOOK = 1
 # The book is built from the official data sets only: a user's opt-out (bnreview.data) does not reach it.
 book quick-book nbval notebooks: export BNREVIEW_UNOFFICIAL_DATA = 0
 
-.PHONY: book quick-book test unit nbval browser notebooks venv clean
+.PHONY: book quick-book test unit nbval browser notebooks lab venv clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,25 +27,24 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# jupyter-cache keys notebooks on their code cells only: drop it when bnreview's code,
-# the data or the profile change, so the book never shows outputs of older code. Sphinx's
-# saved environment (.doctrees) goes too: otherwise Sphinx re-reads (and so re-executes)
-# only the notebooks whose files changed. The key is recorded at once: whatever the cache
-# holds from then on was computed by this code, even if the build stops half-way.
+# The book executes each notebook while rendering it (myst-nb's inline mode, for the {eval} roles);
+# Sphinx re-reads, and so re-executes, only the notebooks whose files changed. When bnreview's code,
+# the data or the profile change, its saved environment (.doctrees) is dropped so that every page is
+# rendered again. The key is recorded at once: whatever the build keeps from then on was made by this code.
 # First `python -m bnreview precompute` trains every missing run of the registry on a Dask cluster
 # (WORKERS=N local worker processes, or SCHEDULER=tcp://host:8786), so the notebooks read their runs.
 # Every run is logged to _build/runs.jsonl; book/timings.py then prints each chapter's execution
 # time with the runs it trained and read, and writes _build/timings.json; a run a chapter asked for
 # that the registry does not list fails the build (`python -m bnreview runs --check-log`).
-# BOOK_CACHE_VERSION: bump it to drop every cache made by older build settings.
+# BOOK_CACHE_VERSION: bump it to drop every saved environment made by older build settings.
 # The kernel must not inherit MPLBACKEND=Agg, or matplotlib figures silently vanish.
-BOOK_CACHE_VERSION := 2
+BOOK_CACHE_VERSION := 3
 define build_book
 	@key="$$($(PY) -c 'from bnreview.cache import notebook_key; print(notebook_key())')-v$(BOOK_CACHE_VERSION)" && \
-	build=$(1)/_build && cache=$$build/.jupyter_cache && \
-	if [ "$$(cat $$cache/bnreview-key 2>/dev/null)" != "$$key" ]; then \
-	  echo "bnreview code, data or profile changed: dropping $$cache and $$build/.doctrees"; \
-	  rm -rf $$cache $$build/.doctrees && mkdir -p $$cache && echo "$$key" > $$cache/bnreview-key; fi
+	build=$(1)/_build && \
+	if [ "$$(cat $$build/bnreview-key 2>/dev/null)" != "$$key" ]; then \
+	  echo "bnreview code, data or profile changed: dropping $$build/.doctrees (every page is rendered again)"; \
+	  rm -rf $$build/.doctrees $$build/.jupyter_cache && mkdir -p $$build && echo "$$key" > $$build/bnreview-key; fi
 	@mkdir -p $(1)/_build && rm -f $(1)/_build/runs.jsonl; started=$$(date +%s); \
 	export BNREVIEW_RUN_LOG=$(abspath $(1))/_build/runs.jsonl; \
 	BNREVIEW_PROGRESS=$$([ -t 2 ] && echo 1 || echo 0) $(PY) -m bnreview precompute $(PRECOMPUTE_FLAGS) && \
@@ -72,11 +73,16 @@ browser: $(STAMP) quick-book
 
 test: unit nbval browser
 
-# Execute every chapter in place with the full runs, so the committed notebooks carry their outputs.
+# Execute every chapter in place with the full runs, so the committed notebooks carry their outputs
+# (and their markdown cells the values of their {eval} roles, for JupyterLab: book/execute.py).
 notebooks: $(STAMP)
 	BNREVIEW_PROGRESS=$$([ -t 2 ] && echo 1 || echo 0) $(PY) -m bnreview precompute $(PRECOMPUTE_FLAGS)
-	env -u MPLBACKEND $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-	  --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.store_widget_state=False chapters/*.ipynb
+	env -u MPLBACKEND $(PY) book/execute.py chapters/*.ipynb
+
+# JupyterLab on the chapters: jupyterlab-myst shows their prose, numbers and figures; the data and
+# run cache are the absolute paths above, so a chapter reads the runs `make book` trained.
+lab: $(STAMP)
+	env -u MPLBACKEND $(VENV)/bin/jupyter lab --ServerApp.root_dir=chapters
 
 clean:
 	rm -rf _build

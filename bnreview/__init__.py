@@ -2,15 +2,20 @@
 
 One module a concern, in dependency order (ARCHITECTURE.md draws the flow):
 
-* ``data``: MNIST and Fashion-MNIST as in-memory tensors, found, checked and normalised.
-* ``batchnorm``: BatchNorm from scratch (Algorithms 1 and 2), a drop-in for torch's.
+* ``data``: MNIST and Fashion-MNIST as in-memory tensors, found, checked (official MD5s) and normalised.
+* ``batchnorm``: BatchNorm from scratch (Algorithms 1 and 2), a drop-in for torch's; ``teach``: Algorithm 1
+  in plain tensor operations, the algorithm chapter's teaching version (tested equal to it).
 * ``models``: LeNet (and the paper's MNIST MLP) with BN wherever asked for.
 * ``config``: ``TrainConfig`` (everything that decides a run), the quick profile, seeds, data splits.
 * ``probes``: what each layer feeds its nonlinearity while training (Figure 1(b, c)).
 * ``train``: the SGD loop and the ``History`` it returns.
 * ``cache``: runs (and values derived from them) on disk, keyed on what decides them.
 * ``experiments``: the runs each chapter makes, by chapter: each a plan (configs per seed) and its runs.
+* ``stats``: effects with 95% intervals and p-values from scipy.stats, Holm's correction, the verdict rule;
+  ``protocol``: how each ledger claim is measured and judged, fixed before the runs that judge it.
 * ``findings``: every number, comparison, verdict and sentence the chapters quote, by chapter.
+* ``page``: what a chapter shows by name, in the book and in JupyterLab alike: the numbers its prose
+  cites with ``{eval}`page.x```, its figures and its Markdown blocks.
 * ``plots``: the figures of single runs and the live curves; ``plots_sweeps``: figures over seeds,
   sweeps and grids; ``explorer``: the static book's explorer of precomputed runs; ``widgets``: the
   retraining panel of a live notebook.

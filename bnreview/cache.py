@@ -283,10 +283,10 @@ def cached_json(path: Path, compute: Callable[[], dict]) -> dict:
 
 
 def notebook_key() -> str:
-    """Identity of everything a chapter's outputs depend on beyond its code cells.
+    """Identity of everything a chapter's outputs depend on beyond its own file.
 
-    jupyter-cache keys notebooks on their code cells alone; ``make book`` drops its
-    jupyter-cache when this key changes (any bnreview source, the data, the profile).
+    Sphinx re-renders (and so re-executes) only the notebooks whose files changed; ``make book``
+    drops its saved environment when this key changes (any bnreview source, the data, the profile).
     """
     digest = hashlib.sha256()
     package = Path(__file__).parent

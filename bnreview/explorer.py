@@ -30,6 +30,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from collections.abc import Sequence
 from importlib import resources
 from string import Template
@@ -43,6 +44,7 @@ from bnreview.train import History
 # extension (book/bnreview_book.py) copies the plotly package's plotly.min.js to
 # <html>/_static/plotly.min.js. Set to None to emit no <script> tag (the page provides Plotly).
 PLOTLY_SRC: str | None = "../_static/plotly.min.js"
+BOOK_ENV = "BNREVIEW_BOOK"  # "1" while the book is built: pages serve plotly.js from _static/
 DIV_ID = "bn-explorer"
 LOSS_SMOOTH = 20  # steps in the trailing mean of the plotted training loss
 LOSS_EVERY = 5  # plot the smoothed loss every this many steps (keeps the page small)
@@ -323,7 +325,17 @@ def explorer_html(grid: Grid, div_id: str = DIV_ID, plotly_src: str | None = Non
 
 
 def explorer_display(grid: Grid, **kwargs):
-    """The explorer as a notebook display object (``IPython.display.HTML`` of :func:`explorer_html`)."""
+    """The explorer as a notebook display object (``IPython.display.HTML`` of :func:`explorer_html`).
+
+    The book's build (``BNREVIEW_BOOK=1``, set by ``make book``) loads plotly.js from the page's
+    ``_static/``. JupyterLab serves no such folder, so in a live notebook the output carries
+    plotly.js itself (about 4.6 MB, from the installed ``plotly`` package: still no CDN).
+    """
     from IPython.display import HTML
 
-    return HTML(explorer_html(grid, **kwargs))
+    if os.environ.get(BOOK_ENV) == "1" or "plotly_src" in kwargs:
+        return HTML(explorer_html(grid, **kwargs))
+    from plotly.offline import get_plotlyjs
+
+    plotly_js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+    return HTML(plotly_js + explorer_html(grid, plotly_src="", **kwargs))

@@ -255,8 +255,10 @@ def _thinned(xs: np.ndarray, ys: np.ndarray, points: int = LIVE_POINTS) -> tuple
 def _live_figure() -> Figure:
     """The three empty panels of :func:`live_curves`, with fixed margins and fixed title positions."""
     fig = Figure(figsize=(13, 4), dpi=72)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.13, wspace=0.22)
+    fig.subplots_adjust(left=0.05, right=0.95, bottom=0.13, wspace=0.22)
     _, accuracy, steps = fig.subplots(1, 3)
+    steps.yaxis.tick_right()  # its ticks and label on the outside: between the panels they ran into the middle one
+    steps.yaxis.set_label_position("right")
     accuracy.set(xlabel="SGD step", ylabel="test accuracy (%)")
     accuracy.set_title("test accuracy during training", y=1.0)  # a fixed y: no search for overlapping ticks
     accuracy.grid(alpha=0.3)

@@ -6,13 +6,13 @@ run's curves, redrawn after every epoch next to the baseline's. Training runs in
 Stop ends it after the current batch, keeping what it learned (a stopped run is not cached); a
 diverging run is reported with its step, never as a traceback. Each click looks its configuration
 up in the cache once: a run trained before, here or by any chapter, shows at once. Controls that
-cannot matter are disabled; settings :class:`~bnreview.config.TrainConfig` rejects get its message.
-Fields without a control (batch size, probes, ...) come from ``config`` or the baseline's.
+cannot matter are disabled; settings :class:`~bnreview.config.TrainConfig` rejects get its message;
+fields without a control (batch size, probes, ...) come from ``config`` or the baseline's.
 
 Its parts: :class:`Controls` (the inputs, read into a config), :class:`BackgroundRun` (the worker
 and all the state both threads touch, under one lock), :func:`outcome_message` (the status line at
-a run's end) and :func:`bnreview.plots.live_curves`. Without a kernel (the static book) the mime
-bundle falls back to :data:`LIVE_ONLY_MESSAGE`. Tests click ``panel.train_button`` and ``wait()``.
+a run's end) and :func:`bnreview.plots.live_curves`. Without a kernel (the static book, a saved notebook
+not yet run) the mime bundle falls back to :data:`LIVE_ONLY_MESSAGE`. Tests click ``train_button``, ``wait()``.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ N_TRAIN_OPTIONS = (2_000, 10_000, 30_000, TRAIN_SIZE)  # TRAIN_SIZE: the whole t
 LR_RANGE = (1e-3, 10.0)  # the learning-rate slider's ends (log scale)
 MAX_EPOCHS = 50
 IMPL_NAMES = {"ours": "ours (bnreview.batchnorm)", "torch": "torch.nn"}  # labels of the BN_IMPLS
-LIVE_ONLY_MESSAGE = ("Live retraining needs a running Jupyter kernel: download this notebook (the download button at "
-                     "the top of the page) and run it locally (make book's venv: `.venv/bin/jupyter lab chapters/`)")
+LIVE_ONLY_MESSAGE = ("This panel retrains in a running Jupyter kernel. In JupyterLab, run this cell (or Run All). "
+                     "In the HTML book, download this notebook (the button atop the page); open it with `make lab`")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 COLORS = {"info": "inherit", "success": "#1a7f37", "warning": "#9a6700", "error": "#cf222e"}  # by tone
 WIDE = {"description_width": "initial"}
@@ -87,17 +87,17 @@ def outcome_message(outcome: Outcome) -> Message:
     if h is None:
         return Message(Status.FAILED, f"Training failed: {type(error).__name__}: {error}", "error")
     acc = f"final test accuracy {100 * h.final_test_acc:.2f}%"
-    if h.diverged:
-        return Message(Status.DIVERGED,
-                       f"Diverged at step {h.diverged_step} (epoch {len(h.test_acc)}): the training loss exploded "
-                       f"(mean of the last {DIVERGENCE_WINDOW} steps above {DIVERGENCE_LOSS:.1f} nats, or not a "
-                       f"number), so training ended there; {acc} (chance is 10%). {where}. Try a smaller learning "
-                       "rate, or BN on more layers." + (" Shown from the cache." if outcome.cached else ""), "error")
+    if h.diverged:  # the rule's window as it applied: a run stopped at step 6 had no 50 steps to average
+        step, last = h.diverged_step, f"the last {DIVERGENCE_WINDOW} steps"
+        window = last if step >= DIVERGENCE_WINDOW else f"its {step} step{'s' * (step != 1)} so far"
+        return Message(Status.DIVERGED, f"Diverged at step {step} (epoch {len(h.test_acc)}): the training loss "
+                       f"exploded (mean of {window} above {DIVERGENCE_LOSS:.1f} nats, or not a number), so training ended "
+                       f"there; {acc} (chance is 10%). {where}. Try a smaller learning rate, or BN on more layers."
+                       + (" Shown from the cache." if outcome.cached else ""), "error")
     if h.stopped:
-        return Message(Status.STOPPED,
-                       f"Stopped at step {len(h.step_loss)} of {outcome.planned_steps or len(h.step_loss)} (epoch "
-                       f"{len(h.test_acc)}): what it learned is kept; test accuracy then {100 * h.final_test_acc:.2f}%."
-                       f" {where}. A stopped run is not cached.", "warning")
+        return Message(Status.STOPPED, f"Stopped at step {len(h.step_loss)} of {outcome.planned_steps or len(h.step_loss)}"
+                       f" (epoch {len(h.test_acc)}): what it learned is kept; test accuracy then "
+                       f"{100 * h.final_test_acc:.2f}%. {where}. A stopped run is not cached.", "warning")
     if outcome.cached:
         return Message(Status.CACHED, f"From the cache in {outcome.seconds:.2f} s (this configuration was trained "
                                       f"before): {acc}. {where}.", "success")
@@ -112,9 +112,10 @@ def live_only_html(message: str = LIVE_ONLY_MESSAGE) -> str:
             f"<p>{body}.</p></div>")
 
 
-def n_train_label(n: int) -> str:
-    """The training-images option ``n`` in words: ``TRAIN_SIZE`` and above is the whole set."""
-    return f"{TRAIN_SIZE:,} (all)" if n >= TRAIN_SIZE else f"{n:,}"
+def n_train_label(n: int, val_size: int = 0) -> str:
+    """The training-images option ``n`` in words: ``TRAIN_SIZE`` and up is the whole set less ``val_size`` held out."""
+    held_out = f"all but the {val_size:,} held out" if val_size else "all"
+    return f"{n:,}" if n < TRAIN_SIZE else f"{TRAIN_SIZE - val_size:,} ({held_out})"
 
 
 def planned_steps(config: TrainConfig) -> int:
@@ -151,7 +152,8 @@ class Controls:
                                              description="epochs", style=WIDE, layout=widgets.Layout(width="140px"))
         initial = TRAIN_SIZE if config.n_train is None else config.n_train
         options = sorted({*(N_TRAIN_OPTIONS if n_train_options is None else n_train_options), initial})
-        self.n_train = widgets.Dropdown(options=[(n_train_label(n), n) for n in options], value=initial,
+        self.n_train = widgets.Dropdown(options=[(n_train_label(n, config.val_size), n) for n in options],
+                                        value=initial,
                                         description="training images", style=WIDE,
                                         layout=widgets.Layout(width="260px"))
         self.seed = widgets.BoundedIntText(value=config.seed, min=0, max=2**31 - 1, description="seed",

@@ -17,6 +17,8 @@ It keeps the built HTML self-contained and the build warning-free:
 * Inline scripts added after the HTML builder starts (sphinx-thebe's ``const THEBE_JS_URL``,
   sphinx-togglebutton's settings) are written twice by Sphinx 7.4 (once with filename None,
   once with ''), and the second ``const`` is a SyntaxError in the browser: pages keep one copy.
+* Each notebook's execution (myst-nb's inline mode: when it finished, how long it ran) is written
+  to ``<build>/notebooks.json`` at the end, for ``book/timings.py``'s table of chapters.
 * Launch buttons (Binder, Colab, ...) need ``repository.url``; with it empty,
   sphinx-book-theme would crash on notebook pages, so the launch providers are switched
   off until a URL is set.
@@ -25,6 +27,7 @@ It keeps the built HTML self-contained and the build warning-free:
 from __future__ import annotations
 
 import filecmp
+import json
 import shutil
 from pathlib import Path
 
@@ -33,6 +36,7 @@ PLOTLY_MARKER = 'class="plotly-graph-div"'
 TRAINER_MARKER = 'class="bn-browser-train"'
 TRAINER_STATIC = Path(__file__).resolve().parent / "static"
 TRAINER_JS, TRAINER_CSS = ("bntrain.js", "bnpanel.js"), "bntrain.css"
+NOTEBOOK_RECORDS = "notebooks.json"  # beside html/ in the build folder: book/timings.py reads it
 LAUNCH_PROVIDERS = ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url", "jupyterlite_url")
 
 
@@ -105,6 +109,20 @@ def _copy_static(app, exc) -> None:
     export(static / "bn-browser")
 
 
+def _record_executions(app, exception) -> None:
+    """``<build>/notebooks.json``: each notebook's last execution, ``{chapter, finished, seconds}``
+    (``finished`` in seconds since the epoch; a notebook not re-read keeps an earlier build's record)."""
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    records = []
+    for docname, data in sorted(NbMetadataCollector.get_doc_data(app.env).items()):
+        run = data.get("exec_data") or {}
+        if run.get("runtime") is not None:
+            records.append({"chapter": Path(docname).name, "finished": run["mtime"], "seconds": run["runtime"],
+                            "succeeded": run.get("succeeded")})
+    (Path(app.outdir).parent / NOTEBOOK_RECORDS).write_text(json.dumps(records, indent=1) + "\n")
+
+
 def setup(app):
     app.connect("config-inited", _launch_buttons_need_repository, priority=900)
     app.connect("doctree-read", _drop_widget_state)
@@ -112,4 +130,5 @@ def setup(app):
     app.connect("html-page-context", _add_trainer)
     app.connect("html-page-context", _dedupe_scripts, priority=900)  # after every other handler
     app.connect("build-finished", _copy_static)
+    app.connect("build-finished", _record_executions)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

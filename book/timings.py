@@ -5,9 +5,9 @@
 ``make book`` calls it after ``jupyter-book build`` with its ``_build`` folder and the build's
 start (seconds since the epoch). It joins two records of that build:
 
-* jupyter-cache's, in ``BUILD_DIR/.jupyter_cache``: one per executed notebook, with the time it
-  was stored and myst-nb's ``execution_seconds``; a record older than ``STARTED`` is a notebook
-  this build did not execute (its outputs came from the cache);
+* the book's, ``BUILD_DIR/notebooks.json`` (written by ``book/bnreview_book.py`` from myst-nb's
+  execution data): one per notebook, with when its execution finished and how long it ran; a
+  record older than ``STARTED`` is a notebook this build did not execute (Sphinx kept its page);
 * bnreview's run log, ``BUILD_DIR/runs.jsonl`` (``BNREVIEW_RUN_LOG``): one line per run a
   chapter asked for, trained or read from the run cache, with when it started, and one per run
   ``precompute`` trained before the chapters ran (its own row: wall minutes, runs, training minutes
@@ -50,18 +50,12 @@ def cpu_model() -> str:
     return f"{model}{f' ({vector})' if vector else ''}, {os.cpu_count()} cores"
 
 
-def notebook_records(cache: Path) -> list[dict]:
-    """``{chapter, finished, seconds}`` for each notebook jupyter-cache holds (none without a cache)."""
-    if not (cache / "global.db").exists():
+def notebook_records(path: Path) -> list[dict]:
+    """``{chapter, finished, seconds}`` for each notebook the book executed (none without the file)."""
+    if not path.exists():
         return []
-    from jupyter_cache import get_cache
-
-    records = []
-    for record in get_cache(str(cache)).list_cache_records():
-        created = record.created if record.created.tzinfo else record.created.replace(tzinfo=timezone.utc)
-        records.append({"chapter": Path(record.uri).stem, "finished": created.timestamp(),
-                        "seconds": float((record.data or {}).get("execution_seconds") or 0.0)})
-    return records
+    return [{"chapter": r["chapter"], "finished": float(r["finished"]), "seconds": float(r["seconds"])}
+            for r in json.loads(path.read_text())]
 
 
 def book_order() -> list[str]:
@@ -97,7 +91,7 @@ def table(build: Path, started: float) -> dict:
     runs = [run for run in logged if not run.get("worker")]
     workers = [run for run in logged if run.get("worker")]  # trained by precompute before the chapters ran
     rows, claimed = [], set()
-    for record in sorted(notebook_records(build / ".jupyter_cache"), key=lambda r: r["finished"]):
+    for record in sorted(notebook_records(build / "notebooks.json"), key=lambda r: r["finished"]):
         executed = record["finished"] >= started
         low, high = record["finished"] - record["seconds"] - SLACK, record["finished"] + SLACK
         mine = [i for i, run in enumerate(runs) if executed and i not in claimed and low <= run["started"] <= high]

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from bnreview import data, experiments, explorer  # noqa: E402
+from bnreview.page import Page
 from bnreview.models import BN_LAYERS  # noqa: E402
 from bnreview.cache import load_cached  # noqa: E402
 from bnreview.experiments import PLACEMENTS, compute_grid, grid_settings  # noqa: E402
@@ -118,8 +119,20 @@ def test_html_has_the_div_controls_and_no_cdn(grid):
 
 def test_plotly_src_none_emits_no_script_tag(grid, monkeypatch):
     monkeypatch.setattr(explorer, "PLOTLY_SRC", None)
+    monkeypatch.setenv(explorer.BOOK_ENV, "1")
     assert "<script src=" not in explorer_html(grid)
     assert explorer.explorer_display(grid).data.startswith('<div class="bn-explorer">')
+
+
+def test_the_book_serves_plotly_js_and_a_live_notebook_carries_it(grid, monkeypatch):
+    """JupyterLab serves no _static/ folder: outside the book's build the output brings plotly.js itself."""
+    monkeypatch.setenv(explorer.BOOK_ENV, "1")
+    book = explorer.explorer_display(grid).data
+    assert f'<script src="{explorer.PLOTLY_SRC}"></script>' in book and len(book) < 10**6
+    monkeypatch.delenv(explorer.BOOK_ENV)
+    live = explorer.explorer_display(grid).data
+    assert "<script src=" not in live and live.startswith('<script type="text/javascript">')
+    assert live.rindex("Plotly.newPlot") > live.index('<div class="bn-explorer">') > 4 * 10**6  # plotly.js first
 
 
 def test_summary_and_static_figure(grid):
@@ -208,4 +221,4 @@ def test_explorer_findings_quote_the_sweeps_usable_range_and_the_grids_speed(gri
     assert v["ex_table"] == explorer.summary_markdown(grid)
     assert "does not claim that BN trains faster at every learning rate" in v["ex_paper_claim"]
     assert v["learned"].count("\n- ") == 2
-    assert all(isinstance(x, (str, int, float)) for x in fd.glueable_values(v).values())
+    assert all(isinstance(x, (str, int, float)) for x in Page(v).as_dict().values())

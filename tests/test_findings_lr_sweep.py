@@ -5,6 +5,7 @@ import math
 import pytest
 
 from bnreview import findings as fd
+from bnreview.page import Page
 from bnreview.train import History
 
 NO, BN = fd.LR_NO_BN, fd.LR_BN
@@ -79,7 +80,7 @@ def test_findings_quote_the_one_usable_range_and_choose_on_validation():
     assert "3 of 3 seeds with BN" not in v["top_text"] and "0 of 3 seeds with BN and 3 of 3 without" in v["top_text"]
     assert v["n_runs"] == 18 and v["n_seeds"] == 3 and v["n_train"] == "55,000" and v["lrs"] == "0.1, 0.9, 3"
     assert "55,000 images, 5,000 held out" in v["setting"]
-    glued = fd.glueable_values(v)
+    glued = Page(v).as_dict()
     assert "claims" not in glued and "effective" not in glued and all(
         isinstance(x, (str, int, float)) for x in glued.values())
 

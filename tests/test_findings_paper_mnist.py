@@ -3,6 +3,7 @@
 import pytest
 
 from bnreview import findings as fd
+from bnreview.page import Page
 from bnreview.train import History
 
 STEPS = 1000
@@ -161,7 +162,7 @@ def test_the_chapter_findings_claims_and_learned():
     assert v["headline"].startswith("On the paper's own MNIST network (lr 2, chosen on validation; 3 seeds, 1,000 steps)")
     assert v["learned"].count("\n- ") == 7
     assert v["setting_seed0"].endswith("seed 0") and v["setting"].endswith("seeds 0, 1, 2")
-    assert all(isinstance(x, (str, int, float)) for x in fd.glueable_values(v).values())
+    assert all(isinstance(x, (str, int, float)) for x in Page(v).as_dict().values())
 
 
 def test_the_chapter_findings_refuse_runs_at_a_learning_rate_validation_did_not_choose():

@@ -3,6 +3,7 @@
 import math
 
 from bnreview import findings as fd
+from bnreview.page import Page
 from bnreview.train import History
 
 LAYERS = fd.WB_LAYERS
@@ -136,5 +137,5 @@ def test_the_chapter_findings():
     assert v["batch_lr_64"] == "0.3" and v["batch_setting"].endswith("seeds 0, 1, 2")
     assert v["noisy_setting"].endswith("seeds 0, 1, 2") and v["noisy_setting_seed0"].endswith("seed 0")
     assert set(v["batch_series"]) >= {"no BN"} and len(v["batch_series"]["no BN"][1]) == 3
-    assert all(isinstance(x, (str, int, float)) for x in fd.glueable_values(v).values())
+    assert all(isinstance(x, (str, int, float)) for x in Page(v).as_dict().values())
     assert v["learned"].count("\n- ") == 5

@@ -10,6 +10,7 @@ import enum
 import html
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -96,9 +97,10 @@ def test_mime_bundle_has_the_widget_view_and_a_static_fallback():
     bundle = panel()._repr_mimebundle_()
     assert "model_id" in bundle[WIDGET_VIEW]
     assert bundle["text/plain"] == LIVE_ONLY_MESSAGE
-    assert "Live retraining needs a running Jupyter kernel" in bundle["text/html"]
+    assert "This panel retrains in a running Jupyter kernel" in bundle["text/html"]
     assert "launch" not in LIVE_ONLY_MESSAGE  # the build has no launch buttons while repository.url is empty
-    assert "<code>.venv/bin/jupyter lab chapters/</code>" in bundle["text/html"]
+    # what to do, in the two places the fallback is read: a saved notebook in JupyterLab, the HTML book
+    assert "In JupyterLab, run this cell" in LIVE_ONLY_MESSAGE and "<code>make lab</code>" in bundle["text/html"]
 
 
 def test_bn_settings_are_disabled_without_a_bn_layer():
@@ -150,6 +152,19 @@ def test_outcome_message_of_a_diverged_run_names_its_step_and_the_cache():
     assert "Shown from the cache" not in trained.text and START.describe() in trained.text
     assert outcome_message(Outcome(START, made(diverged=True, diverged_step=7), cached=True)).text.endswith(
         "Shown from the cache.")
+    # the rule's window as it applied: a run stopped at step 7 had no 50 steps to average
+    assert "(mean of its 7 steps so far above 23.0 nats" in trained.text
+    late = outcome_message(Outcome(START, made(diverged=True, diverged_step=400))).text
+    assert "(mean of the last 50 steps above 23.0 nats" in late
+
+
+def test_the_whole_set_is_labelled_with_what_a_run_trains_on():
+    """A panel whose runs hold out 5,000 images offers the 55,000 left, as the run's description counts them."""
+    assert widgets.n_train_label(TRAIN_SIZE, 5_000) == f"{TRAIN_SIZE - 5_000:,} (all but the 5,000 held out)"
+    held_out = RetrainPanel(config=replace(START, n_train=None, val_size=64))
+    label = next(text for text, n in held_out.n_train.options if n == TRAIN_SIZE)
+    assert label == f"{TRAIN_SIZE - 64:,} (all but the 64 held out)"
+    assert f"{TRAIN_SIZE - 64:,} images" in held_out.read_config().describe()
 
 
 def test_outcome_message_of_a_stopped_and_of_a_failed_run():

@@ -2,11 +2,12 @@
 and numbers derived from a finished run (its network rebuilt, its accuracy, cached beside it).
 
 Results come back as ``{key: [History, ...]}`` (one History per seed) and are summarised into
-plain rows (``list[dict]``) that the chapters glue and tabulate.
+plain rows (``list[dict]``) that the chapters show and tabulate.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
@@ -14,10 +15,10 @@ from types import ModuleType
 
 import torch
 
-from bnreview.cache import cache_dir, cache_key, cached_json, cached_train
+from bnreview.cache import cache_dir, cache_key, cached_json, cached_train, entry_path
 from bnreview.config import TrainConfig, for_profile, is_quick, seeds
 from bnreview.data import batches
-from bnreview.train import History
+from bnreview.train import PROGRESS_ENV, History
 
 # Training images held out to choose settings on (a best learning rate, the MLP's lr and initial
 # scale): the test set is only ever used to report the chosen setting.
@@ -61,18 +62,38 @@ def grid_plan(configs: dict[Hashable, TrainConfig], seed_list: Iterable[int] | N
     return {key: seeded(config, seed_list) for key, config in configs.items()}
 
 
-def run_plan(plan: Plan, progress: bool = False) -> dict[Hashable, list[History]]:
+def run_configs(configs: Sequence[TrainConfig], progress: bool = True) -> list[History]:
+    """Every run of ``configs``, in order, from the cache where it can be.
+
+    Where a person waits (a live notebook, a terminal) and some run is not cached, a bar counts the
+    runs done of the total and each run's own bar its epochs. ``progress=False``, or
+    ``BNREVIEW_PROGRESS=0`` (the book's build and CI), keeps both quiet.
+    """
+    from tqdm.auto import tqdm
+
+    show = (progress and os.environ.get(PROGRESS_ENV, "1") != "0"
+            and any(not entry_path(config).exists() for config in configs))
+    histories = []
+    with tqdm(total=len(configs), desc="runs (cached ones are read)", unit="run", disable=not show) as bar:
+        for config in configs:
+            histories.append(cached_train(config, progress=progress))
+            bar.update()
+    return histories
+
+
+def run_plan(plan: Plan, progress: bool = True) -> dict[Hashable, list[History]]:
     """Every run of ``plan``, from the cache where it can be: ``{key: [History per seed]}``."""
-    return {key: [cached_train(config, progress=progress) for config in configs] for key, configs in plan.items()}
+    histories = iter(run_configs([config for configs in plan.values() for config in configs], progress))
+    return {key: [next(histories) for _ in configs] for key, configs in plan.items()}
 
 
-def run_seeds(config: TrainConfig, seed_list: Iterable[int] | None = None, progress: bool = False) -> list[History]:
+def run_seeds(config: TrainConfig, seed_list: Iterable[int] | None = None, progress: bool = True) -> list[History]:
     """``config`` trained once per seed (from the cache where it can be)."""
-    return [cached_train(c, progress=progress) for c in seeded(config, seed_list)]
+    return run_configs(seeded(config, seed_list), progress)
 
 
 def run_grid(configs: dict[Hashable, TrainConfig], seed_list: Iterable[int] | None = None,
-             progress: bool = False) -> dict[Hashable, list[History]]:
+             progress: bool = True) -> dict[Hashable, list[History]]:
     """Every config of ``{key: config}`` over the seeds: ``{key: [History per seed]}``."""
     return run_plan(grid_plan(configs, seed_list), progress)
 

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bnreview import cache, findings
+from bnreview import findings
 from bnreview.config import TrainConfig, is_quick, pick
-from bnreview.experiments.common import Plan, grid_plan, run_plan, seed_summary, sweep_config
+from bnreview.experiments.common import Plan, grid_plan, run_plan, seed_summary, sweep_config, run_configs
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
 
@@ -224,7 +224,7 @@ def compute_grid(
     lrs: Sequence[float] | None = None,
     placements: Iterable[str | Placement] | None = None,
     seed: int = GRID_SEED,
-    progress: bool = False,
+    progress: bool = True,
     make_config: Callable[..., TrainConfig] = placement_config,
     **changes,
 ) -> Grid:
@@ -236,9 +236,10 @@ def compute_grid(
     grid = Grid(lrs=tuple(settings["lrs"] if lrs is None else lrs),
                 placements=tuple(map(placement, settings["placements"] if placements is None else placements)))
     start = time.perf_counter()
-    for key, (config,) in explorer_plan(grid.lrs, grid.placements, seed, make_config, **changes).items():
-        grid.configs[key] = config
-        grid.runs[key] = cache.cached_train(config, progress=progress)
+    plan = explorer_plan(grid.lrs, grid.placements, seed, make_config, **changes)
+    for key, history in zip(plan, run_configs([config for (config,) in plan.values()], progress)):
+        grid.configs[key] = plan[key][0]
+        grid.runs[key] = history
     grid.wall_seconds = time.perf_counter() - start
     return grid
 

@@ -1,6 +1,6 @@
 """Every number, comparison and verdict the book's prose states, computed from runs, in one tested place.
 
-Chapters call these functions, ``glue`` what they return and plot; they compute nothing
+Chapters call these functions, show what they return (:class:`bnreview.page.Page`) and plot; they compute nothing
 themselves. A sentence whose truth depends on a result is returned by a function here (so a
 rerun rewrites it) or follows an ``assert`` of the condition it states (so a rerun that
 flips it fails the build). Every public name of the submodules is re-exported here, so
@@ -11,7 +11,7 @@ The submodules:
 - :mod:`~bnreview.findings.core`: the criteria below, one definition each, and the measures several
   chapters share (steps to an accuracy, weight growth, the pilot's choice of the MLP's learning rate).
 - :mod:`~bnreview.findings.wording`: how counts, learning rates, seeds and a set of runs' setting are written.
-- :mod:`~bnreview.findings.ledger`: the claims ledger (:class:`Claim`, :func:`verdict`) and the glue helpers.
+- :mod:`~bnreview.findings.ledger`: the claims ledger (:class:`Claim`, :func:`verdict`).
 - One module a chapter: :mod:`~bnreview.findings.motivation`, :mod:`~bnreview.findings.algorithm`,
   :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
   explorer), :mod:`~bnreview.findings.paper_mnist`, :mod:`~bnreview.findings.what_bn_does`,
@@ -51,7 +51,7 @@ from bnreview.findings.core import (TRAINS_ACCURACY, Comparison, Spread, best_by
                                     final_accuracy, grid_steps, largest_trainable_lr, pilot_choice, reaches_sooner,
                                     seconds_per_epoch, spread, steps_to_accuracy, train_minutes, trains,
                                     usable_range_text, weight_growth, weight_norms)
-from bnreview.findings.ledger import (VERDICTS, Claim, glue_all, glueable_values, ledger_markdown, verdict,
+from bnreview.findings.ledger import (VERDICTS, Claim, ledger_markdown, verdict,
                                       verdict_counts)
 from bnreview.findings.motivation import (MOT_LAYERS, MOT_QUOTED_SCALES, MOT_SAMPLES, MOT_SCALES, MOT_SEED, MOT_STILL,
                                           PAPER_ICS_CLAIM, PAPER_SATURATION_CLAIM, REVIEW_ICS_CLAIM,

@@ -1,4 +1,4 @@
-"""The claims ledger (a row per claim, with its verdict) and the glue between findings and a chapter."""
+"""The claims ledger: a row per claim, with its verdict."""
 
 from __future__ import annotations
 
@@ -6,23 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 VERDICTS = ("supported", "not supported", "mixed", "not tested")
-
-
-# ---------------------------------------------------------------------------------------
-# Gluing
-
-
-def glueable_values(values: dict) -> dict:
-    """The entries of a findings dict that ``glue_all`` can glue: strings and numbers."""
-    return {k: v for k, v in values.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
-
-
-def glue_all(values: dict[str, object]) -> None:
-    """``myst_nb.glue`` every ``{name: value}`` without displaying it: a chapter's one bookkeeping call."""
-    from myst_nb import glue
-
-    for name, value in values.items():
-        glue(name, value, display=False)
 
 
 # ---------------------------------------------------------------------------------------
