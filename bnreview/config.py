@@ -238,7 +238,8 @@ class TrainConfig:
         if self.bn_noise:
             bn += f" + noise {self.bn_noise:g}"
         data = f"{TRAIN_SIZE - self.val_size:,}" if self.n_train is None else f"{self.n_train:,}"
-        length = f"{self.epochs} epochs" if self.steps is None else f"{self.steps:,} steps"
+        length = (f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}" if self.steps is None
+                  else f"{self.steps:,} step{'s' if self.steps != 1 else ''}")
         text = f"lr {self.lr:g}, {bn}, batch {self.batch_size}, {length}, {data} images, seed {self.seed}"
         if self.model != "lenet":
             text = f"{self.model} ({self.activation}), " + text

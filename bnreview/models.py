@@ -156,6 +156,31 @@ class _FirstConvFunction(torch.autograd.Function):
         return None, grad_weight, grad_bias
 
 
+class _Pool2Function(torch.autograd.Function):
+    """2x2 average pooling with stride 2 (LeNet's subsampling) as four strided adds, its gradient as a repeat.
+
+    y[n, c, i, j] = (x[2i, 2j] + x[2i + 1, 2j] + x[2i, 2j + 1] + x[2i + 1, 2j + 1]) / 4, so
+    dl/dx[n, c, p, q] = g[n, c, p // 2, q // 2] / 4. On 1 to 2 CPU threads this runs the forward pass
+    about 3x and the backward pass about 3x faster than ``F.avg_pool2d`` (``benchmarks/trainer.py``).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, :, 0::2, 0::2] + x[:, :, 1::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 1::2]) * 0.25
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return (grad * 0.25).repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+
+def pool2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 average pooling, stride 2, of ``(N, C, H, W)`` with even H and W: ``F.avg_pool2d(x, 2)``, faster."""
+    if x.shape[-1] % 2 or x.shape[-2] % 2:
+        return F.avg_pool2d(x, 2)
+    return _Pool2Function.apply(x)
+
+
 def _plain(conv: nn.Conv2d) -> bool:
     """Stride 1, no padding, no dilation, no groups: the convolutions the two fast paths below compute."""
     return conv.stride == (1, 1) and conv.padding == (0, 0) and conv.dilation == (1, 1) and conv.groups == 1
@@ -233,7 +258,6 @@ class LeNet(_BNNet):
         )
         self.noise = noise_modules(self.bn_layers, bn_noise, noise_seed)
         self.act = ACTIVATIONS[activation]()
-        self.pool = nn.AvgPool2d(2)
         # Dropout on the inputs of the two fully connected layers, where LeNet holds most of its
         # weights (Srivastava et al. 2014 drop hidden units of fully connected layers). None at p = 0:
         # the network, its parameters and its random numbers are then exactly those without dropout.
@@ -241,8 +265,8 @@ class LeNet(_BNNet):
 
     def forward(self, x: torch.Tensor, record: dict | None = None) -> torch.Tensor:
         """Logits for a batch ``[N, 1, 32, 32]``; ``record`` (a dict) collects each layer's input to its nonlinearity."""
-        x = self.pool(self.block("conv1", first_conv(self.conv1, x), record))  # (N, 1, 32, 32) -> conv (N, 6, 28, 28) -> pool (N, 6, 14, 14)
-        x = self.pool(self.block("conv2", self.conv2(x), record))  # -> conv (N, 16, 10, 10) -> pool (N, 16, 5, 5)
+        x = pool2(self.block("conv1", first_conv(self.conv1, x), record))  # (N, 1, 32, 32) -> conv (N, 6, 28, 28) -> pool (N, 6, 14, 14)
+        x = pool2(self.block("conv2", self.conv2(x), record))  # -> conv (N, 16, 10, 10) -> pool (N, 16, 5, 5)
         x = self.drop(self.block("conv3", dense_conv(self.conv3, x), record).flatten(1))  # -> conv (N, 120, 1, 1) -> (N, 120)
         x = self.drop(self.block("fc1", self.fc1(x), record))  # -> (N, 84)
         return self.fc2(x)  # -> (N, 10) logits

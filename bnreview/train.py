@@ -36,8 +36,11 @@ PROGRESS_ENV = "BNREVIEW_PROGRESS"  # "0" hides progress bars (the book's build 
 # Intra-op threads while training. PyTorch's CPU kernels split their reductions by thread, so
 # the thread count changes the rounding, and a chaotic run (high lr) ends somewhere else:
 # pinning it makes the same config give the same numbers on machines of the same CPU kind (across
-# kinds, e.g. AVX-512 against AVX2, the kernels round differently). 2 = this project's CPUs.
-TRAIN_THREADS = 2
+# kinds, e.g. AVX-512 against AVX2, the kernels round differently). One thread: a run then gives
+# the same numbers on a laptop and on a 64-core server, and a machine's cores train that many runs
+# at once (bnreview.precompute); on 2 cores, two one-thread runs train 1.4-1.6x as many steps per
+# second as one two-thread run, whose small kernels leave the second core idle much of the time.
+TRAIN_THREADS = 1
 # glibc hands every freed block of 128 KB or more back to the kernel, so each step's activations
 # come back as fresh pages: about 1,400 page faults per LeNet step here. Raising these two
 # thresholds keeps freed memory in the process for the next step (the numbers are unchanged).
@@ -224,6 +227,7 @@ class _Run:
         self.bar = tqdm(total=self.total_steps, disable=not show, desc=config.describe(), unit="step", leave=False)
         try:
             for epoch in range(1, self.epochs + 1):
+                self.bar.set_postfix(epoch=f"{epoch}/{self.epochs}")
                 predictions = self.epoch()
                 if callback is not None:
                     callback(epoch, history)
@@ -264,7 +268,7 @@ class _Run:
         test_loss, test_acc, predictions = evaluate(model, *self.test, self.device)
         history.test_loss.append(test_loss)
         history.test_acc.append(test_acc)
-        self.bar.set_postfix(test_acc=f"{test_acc:.4f}")
+        self.bar.set_postfix(epoch=f"{len(history.test_acc)}/{self.epochs}", test_acc=f"{test_acc:.4f}")
         return predictions
 
     def after_step(self, step: int) -> bool:

@@ -8,7 +8,7 @@ import torch
 from bnreview import experiments as ex
 from bnreview import findings as fd
 from bnreview.cache import cached_train
-from bnreview.models import BN_LAYERS, MLP_LAYERS, BNNoise, LeNet, PaperMLP, init_gaussian, resolve_bn_layers
+from bnreview.models import BN_LAYERS, MLP_LAYERS, BNNoise, LeNet, PaperMLP, init_gaussian, pool2, resolve_bn_layers
 from bnreview.config import TrainConfig, for_profile
 from bnreview.train import History, train
 
@@ -229,7 +229,7 @@ def test_population_statistics_is_algorithm_2():
     means, variances = [], []
     with torch.no_grad():
         for x, _ in batches(images, torch.zeros(96, dtype=torch.long), 32, generator=order):
-            pre = model.fc1(model.conv3(model.pool(model.act(model.conv2(model.pool(model.act(model.conv1(x))))))).tanh().flatten(1))
+            pre = model.fc1(model.conv3(pool2(model.act(model.conv2(pool2(model.act(model.conv1(x))))))).tanh().flatten(1))
             means.append(pre.mean(0))
             variances.append(pre.var(0, unbiased=True))
     assert torch.allclose(population.bn["fc1"].running_mean, torch.stack(means).mean(0), atol=1e-5)

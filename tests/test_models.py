@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from bnreview import batchnorm
-from bnreview.models import BN_LAYERS, LeNet, count_parameters, dense_conv, first_conv, resolve_bn_layers
+from bnreview.models import BN_LAYERS, LeNet, count_parameters, dense_conv, first_conv, pool2, resolve_bn_layers
 
 
 def test_lenet_has_61706_parameters_and_the_review_architecture():
@@ -12,7 +12,7 @@ def test_lenet_has_61706_parameters_and_the_review_architecture():
     assert model(torch.randn(3, 1, 32, 32)).shape == (3, 10)
     assert [m.out_channels for m in (model.conv1, model.conv2, model.conv3)] == [6, 16, 120]
     assert (model.fc1.out_features, model.fc2.out_features) == (84, 10)
-    assert isinstance(model.pool, nn.AvgPool2d) and isinstance(model.act, nn.Tanh)
+    assert isinstance(model.act, nn.Tanh)
 
 
 def test_bn_before_drops_the_bias_it_replaces():
@@ -125,3 +125,16 @@ def test_dense_conv_is_a_linear_layer_where_the_kernel_covers_the_input():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     bigger = torch.randn(2, 16, 7, 7)  # a kernel smaller than the input: the ordinary convolution
     torch.testing.assert_close(dense_conv(conv, bigger), conv(bigger), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 28, 28), (3, 16, 10, 10), (2, 3, 7, 9)])
+def test_pool2_is_avg_pool2d_forward_and_backward(shape):
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    ours, theirs = pool2(x), nn.functional.avg_pool2d(x, 2)
+    torch.testing.assert_close(ours, theirs)
+    g = torch.randn_like(theirs)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(theirs, x, g)[0])
+    if shape[-1] % 2 == 0:  # the fast path: checked by autograd's own finite differences too
+        assert torch.autograd.gradcheck(pool2, (x[:1, :2].detach().requires_grad_(),))
+    channels_last = x.detach().contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(pool2(channels_last), nn.functional.avg_pool2d(channels_last, 2))

@@ -12,7 +12,7 @@ import torch
 from bnreview.data import load_mnist
 from bnreview.config import SUBSET_SEED, TrainConfig, check_device, data_split, for_profile, steps_per_epoch
 from bnreview.models import LeNet
-from bnreview.train import DIVERGENCE_LOSS, History, keep_freed_memory, train
+from bnreview.train import DIVERGENCE_LOSS, TRAIN_THREADS, History, keep_freed_memory, train
 
 SMALL = dict(epochs=2, batch_size=32, device="cpu")
 
@@ -231,12 +231,18 @@ def test_saturation_follows_the_slope():
 
 def test_on_step_reports_every_step_and_threads_are_restored():
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(TRAIN_THREADS + 1)
     try:
-        steps = []
-        train(TrainConfig(lr=0.1, **SMALL), progress=False, on_step=steps.append)
+        steps, threads = [], set()
+
+        def on_step(step):
+            steps.append(step)
+            threads.add(torch.get_num_threads())
+
+        train(TrainConfig(lr=0.1, **SMALL), progress=False, on_step=on_step)
         assert steps == list(range(1, 33))
-        assert torch.get_num_threads() == 1  # training ran on TRAIN_THREADS, then gave the setting back
+        assert threads == {TRAIN_THREADS}  # training ran on TRAIN_THREADS ...
+        assert torch.get_num_threads() == TRAIN_THREADS + 1  # ... then gave the setting back
     finally:
         torch.set_num_threads(before)
 
