@@ -1,7 +1,8 @@
 """LeNet-5 as the review trains it, with batch normalisation wherever you ask for it.
 
 conv1 6@5x5 -> avg-pool 2 -> conv2 16@5x5 -> avg-pool 2 -> conv3 120@5x5 -> fc1 84 -> fc2 10,
-tanh between layers, input 1x32x32: 61,706 parameters without BN (LeCun et al. 1998).
+tanh between layers, input 1x32x32: 61,706 parameters without BN (LeCun et al. 1998 had about 60,000: their
+C3 connects each map to some of S2's maps only, conv2 here to all).
 
 BN goes before the nonlinearity by default, ``z = g(BN(Wu))`` (paper, Sec. 3.2); the
 layer in front of it then loses its bias, since BN's beta takes that role. With

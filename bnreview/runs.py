@@ -65,6 +65,7 @@ CHAPTERS: dict[str, Callable[[], list]] = {
     "conclusion": lambda: [ex.review_plan(), ex.torch_bn_plan(), ex.lr_sweep_plan(), ex.placement_plan(),
                            *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(), ex.regularisation_plan(),
                            ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.d2l_plan()],
+    "protocol": lambda: [],
 }
 
 

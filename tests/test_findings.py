@@ -39,20 +39,44 @@ def test_final_accuracy_is_in_percent_and_counts_diverged_runs():
     assert s.values == (99.0, 10.0)
 
 
-def test_comparison_is_clear_only_without_overlap():
-    clear = fd.compare([98.6, 98.7, 98.8], [98.9, 99.0, 99.1])
-    assert clear.clear and clear.direction == "higher" and clear.difference == pytest.approx(0.3)
-    assert "is clear" in clear.text("without BN", "with BN")
-    touching = fd.compare([98.6, 98.7, 98.9], [98.9, 99.0, 99.1])  # a tie at the edge is an overlap
-    assert not touching.clear and touching.direction == "within the spread of the seeds"
-    assert "within the spread of the seeds" in touching.text("a", "b")
-    lower = fd.compare([99.0, 99.1], [98.0, 98.1])
-    assert lower.clear and lower.direction == "lower"
+def test_comparison_shows_a_difference_when_its_95_interval_excludes_zero():
+    shown = fd.compare([98.6, 98.7, 98.8], [98.9, 99.0, 99.1])  # unpaired: plain values name no runs
+    assert not shown.paired and shown.effect.test.startswith("Welch")
+    assert shown.shown and shown.direction == "higher" and shown.difference == pytest.approx(0.3)
+    assert shown.effect.low > 0 and "is above zero" in shown.text("without BN", "with BN")
+    assert "(95% CI +0.07 to +0.53; Welch t, 3 and 3 runs)" in shown.text("a", "b")
+    overlap = fd.compare([98.6, 98.7, 98.9], [98.8, 99.0, 98.7])
+    assert not overlap.shown and overlap.direction == "not shown"
+    assert "does not exclude zero" in overlap.text("a", "b")
+    lower = fd.compare([99.0, 99.1, 99.05], [98.0, 98.1, 98.02])
+    assert lower.shown and lower.direction == "lower" and "is below zero" in lower.text("a", "b")
 
 
-def test_comparison_of_single_seeds_is_clear_when_they_differ():
-    assert fd.compare([98.0], [98.5]).clear
-    assert not fd.compare([98.0], [98.0]).clear
+def test_the_same_seeds_on_both_sides_are_compared_as_pairs():
+    # a small consistent shift hidden in a large spread between seeds: paired finds it, unpaired does not
+    a, b = [97.0, 98.0, 99.0, 97.5], [97.1, 98.12, 99.09, 97.6]
+    paired = fd.compare(fd.spread(a, [0, 1, 2, 3]), fd.spread(b, [0, 1, 2, 3]))
+    unpaired = fd.compare(a, b)
+    assert paired.paired and paired.shown and paired.effect.test == "paired t"
+    assert not unpaired.paired and not unpaired.shown
+    assert "paired t, 4 seeds" in paired.interval_text()
+    assert not fd.compare(fd.spread(a, [0, 1, 2, 3]), fd.spread(b, [1, 2, 3, 4])).paired  # other seeds
+
+
+def test_one_seed_a_side_or_a_run_that_never_got_there_gives_no_interval():
+    single = fd.compare([98.0], [98.5])
+    assert single.effect is None and not single.shown and single.direction == "not shown"
+    assert "(no interval: one run a side)" in single.text("a", "b")
+    never = fd.compare([1.0, 2.0], [1.5, math.inf])
+    assert never.effect is None and "(no interval: a run never got there)" in never.interval_text()
+
+
+def test_spreads_over_runs_name_each_run_by_its_seed():
+    runs = [History(config={"seed": s}, test_acc=[0.9 + s / 100]) for s in (2, 0)]
+    assert fd.final_accuracy(runs).seeds == (2, 0) and fd.seeds_of(runs) == (2, 0)
+    assert fd.final_accuracy([run(0.9)]).seeds is None  # a config without a seed pairs nothing
+    with pytest.raises(ValueError, match="2 values but 1 seeds"):
+        fd.spread([1, 2], [0])
 
 
 # --- learning rates
@@ -70,26 +94,39 @@ def test_trains_needs_every_seed_at_the_accuracy_and_none_diverged():
     assert not fd.trains([])
 
 
-def test_largest_trainable_lr_and_the_sentence():
+def test_largest_trainable_lr_is_the_explorers_bar():
     results = sweep(nobn_0p1=[run(0.98)] * 3, nobn_0p9=[run(0.98)] * 3, nobn_3=[run(0.1, True)] * 3,
                     bn_0p1=[run(0.98)] * 3, bn_0p9=[run(0.99)] * 3, bn_3=[run(0.98)] * 3)
     assert fd.largest_trainable_lr(results, "nobn") == 0.9
     assert fd.largest_trainable_lr(results, "bn") == 3.0
+
+
+def test_usable_rates_follow_the_protocol_no_divergence_and_within_a_point_of_the_best():
+    by_lr = {0.01: [run(0.90)] * 3, 0.1: [run(0.975)] * 3, 0.9: [run(0.98)] * 3,
+             3.0: [run(0.99), run(0.99), run(0.2, diverged=True)]}
+    assert fd.usable_lrs(by_lr) == [0.1, 0.9]  # 0.01 is 8 points below the best; 3.0 has a diverged seed
+    assert fd.usable_lrs({0.1: [run(0.5, diverged=True)]}) == []
+
+
+def test_the_usable_range_sentence():
+    results = sweep(nobn_0p1=[run(0.98)] * 3, nobn_0p9=[run(0.975)] * 3, nobn_3=[run(0.1, True)] * 3,
+                    bn_0p1=[run(0.98)] * 3, bn_0p9=[run(0.99)] * 3, bn_3=[run(0.985)] * 3)
+    assert fd.largest_usable_lr(results, "nobn") == 0.9 and fd.largest_usable_lr(results, "bn") == 3.0
     text = fd.usable_range_text(results, "nobn", "bn")
     assert text.startswith("BN widens the usable range of learning rates from 0.9 to 3 (1 grid step, x3.33;")
-    assert "3 seeds each" in text
+    assert "within 1 point of the network's best rate's" in text and "3 seeds each" in text
 
 
 def test_no_learning_rate_passes():
-    results = sweep(nobn_0p1=[run(0.5)], bn_0p1=[run(0.96)])
-    assert fd.largest_trainable_lr(results, "nobn") is None
-    assert fd.usable_range_text(results, "nobn", "bn").startswith("no learning rate of the grid trains either")
+    results = sweep(nobn_0p1=[run(0.5, diverged=True)], bn_0p1=[run(0.96, diverged=True)])
+    assert fd.largest_usable_lr(results, "nobn") is None
+    assert fd.usable_range_text(results, "nobn", "bn").startswith("no learning rate of the grid is usable for either")
     assert "1 seed each" in fd.usable_range_text(results, "nobn", "bn")
 
 
 def test_only_one_network_trains_and_equal_ranges():
-    one = sweep(nobn_0p1=[run(0.5)], bn_0p1=[run(0.98)])
-    assert fd.usable_range_text(one, "nobn", "bn").startswith("only the network with BN trains")
+    one = sweep(nobn_0p1=[run(0.5, diverged=True)], bn_0p1=[run(0.98)])
+    assert fd.usable_range_text(one, "nobn", "bn").startswith("only the network with BN has a usable learning rate")
     same = sweep(nobn_0p1=[run(0.98)], bn_0p1=[run(0.98)])
     assert fd.usable_range_text(same, "nobn", "bn").startswith("BN leaves the usable range as it is: up to lr 0.1")
 
@@ -130,15 +167,41 @@ def test_seconds_per_epoch_is_the_median_of_the_runs_means():
 # --- the ledger
 
 
-def test_ledger_rows_and_verdicts():
-    claims = [fd.Claim("larger lr", "5x and 30x", "not noticed", "0.9 -> 3", fd.verdict(True), "lr_sweep"),
-              fd.Claim("regularises", "reduces the need for dropout", "says so", "no | gap", fd.verdict(None))]
+def seeded(values, seeds=(0, 1, 2, 3, 4)):
+    return fd.spread(values, seeds)
+
+
+def test_a_test_names_a_protocol_entry_and_a_comparison_or_why_not():
+    with pytest.raises(ValueError, match="no protocol entry 'nope'"):
+        fd.Test("nope", why_not="x")
+    with pytest.raises(ValueError, match="no comparison and no reason why not"):
+        fd.Test("accuracy-review")
+
+
+def test_the_ledger_judges_by_the_protocol_rules_with_holm_across_its_tests():
+    up = fd.compare(seeded([98.6, 98.7, 98.8, 98.65, 98.75]), seeded([99.6, 99.7, 99.8, 99.62, 99.71]))
+    flat = fd.compare(seeded([98.6, 98.7, 98.8, 98.65, 98.75]), seeded([98.7, 98.6, 98.8, 98.7, 98.65]))
+    claims = [fd.Claim("higher accuracy", "p", "r", "e", (fd.Test("accuracy-review", up),), "lenet_bn"),
+              fd.Claim("harder task", "p", "r", "e", (fd.Test("harder-task", flat),), "fashion"),
+              fd.Claim("time", "p", "r", "e", (fd.Test("training-time", why_not="no benchmark yet"),), "lenet_bn")]
+    rows = fd.ledger_rows(claims)
+    assert [j.verdict for j in rows] == ["supported", "contradicted", "not tested"]
+    assert rows[0].effect.level > 0.95  # drawn at its Holm level across the two tests with intervals
+    assert [c.verdict for c in claims] == ["supported", "contradicted", "not tested"]
     table = fd.ledger_markdown(claims)
-    assert "| larger lr | 5x and 30x | not noticed | 0.9 -> 3 ({doc}`lr_sweep`) | **supported** |" in table
-    assert "no \\| gap" in table and "**not tested**" in table
-    assert fd.verdict(False) == "not supported" and fd.verdict(True, mixed=True) == "mixed"
-    with pytest.raises(ValueError, match="verdict='maybe'"):
-        fd.Claim("x", "", "", "", "maybe")
+    assert table.splitlines()[0] == "| claim | verdict | effect, corrected interval | chapter |"
+    assert "| BN gives higher final accuracy at the review's settings | **supported** | +0.99 points (9" in table
+    assert "| **not tested** | no benchmark yet | {doc}`lenet_bn` |" in table
+    assert fd.verdict_counts(claims) == "1 supported, 1 contradicted, 1 not tested"
+    assert ":::{dropdown} higher accuracy\n**The paper:** p" in fd.evidence_markdown(claims)
+
+
+def test_one_seed_is_inconclusive_and_a_claims_tests_summarise():
+    single = fd.compare(fd.spread([98.0], [0]), fd.spread([99.0], [0]))
+    assert fd.judge([fd.Test("accuracy-review", single)])[0].verdict == "inconclusive"
+    assert fd.summary(["supported", "supported", "not tested"]) == "supported"
+    assert fd.summary(["supported", "contradicted"]) == "inconclusive"
+    assert fd.summary(["not tested"]) == "not tested"
 
 
 # --- the conclusion
@@ -148,37 +211,56 @@ def chapter(headline="h", claims=(), **extra):
     return {"headline": headline, "claims": list(claims), **extra}
 
 
-def conclusion_inputs(final_clear=0, lr_verdict="supported", speed_verdict="supported"):
-    claim = lambda topic, v: fd.Claim(topic, "p", "r", "e", v, "lr_sweep")  # noqa: E731
+def conclusion_inputs(final_clear=0, lr_shift=1.0, speed_shift=-0.5):
+    """Every protocol entry tested once (by claims of the chapters that name it), larger-learning-rates and
+    fewer-steps with the given effects, every other entry not tested."""
+    from bnreview import protocol
+
+    base = [98.6, 98.7, 98.8, 98.65, 98.75]
+    effect = {"larger-learning-rates": lr_shift, "fewer-steps": speed_shift}
+    claims = {}
+    for e in protocol.ENTRIES:
+        shift = effect.get(e.id)
+        test = (fd.Test(e.id, fd.compare(seeded(base), seeded([b + shift for b in base[:4]] + [base[4] + 1.1 * shift])))
+                if shift is not None else fd.Test(e.id, why_not="not in this test"))
+        claims.setdefault(e.chapter, []).append(fd.Claim(e.topic, "p", "r", "e", (test,), e.chapter))
     return {
-        "motivation": chapter("drift slowed", [claim("distribution", "mixed")]),
-        "lenet_bn": chapter(claims=[claim("accuracy", "not supported")], accuracy_verdict="no separation",
+        "baseline": chapter(claims=claims.pop("baseline")),
+        "motivation": chapter("drift slowed", claims.pop("motivation")),
+        "lenet_bn": chapter(claims=claims.pop("lenet_bn"), accuracy_verdict="no separation",
                             final_compare="98.7 against 98.9", epoch1_compare="97 against 98", time_text="1.2x",
                             impl_text="same", final_clear=final_clear),
-        "lr_sweep": chapter(claims=[claim("larger learning rates", lr_verdict), claim("faster training", speed_verdict)],
-                            speed="BN first", usable_range="from 0.9 to 3", effective={"summary": "norms grow"}),
-        "paper_mnist": chapter("mlp"),
-        "what_bn_does": chapter(headline_noisy="noisy", headline_batch="batch", headline_population="pop"),
-        "regularisation": chapter("reg"),
-        "fashion": chapter("it was the data", [claim("harder task", "supported")]),
+        "lr_sweep": chapter(claims=claims.pop("lr_sweep"), speed="BN first", usable_range="from 0.9 to 3",
+                            effective={"summary": "norms grow"}),
+        "paper_mnist": chapter("mlp", claims.pop("paper_mnist")),
+        "what_bn_does": chapter(claims=claims.pop("what_bn_does"), headline_noisy="noisy", headline_batch="batch",
+                                headline_population="pop"),
+        "regularisation": chapter("reg", claims.pop("regularisation")),
+        "fashion": chapter("it was the data", claims.pop("fashion")),
     }
 
 
 def test_conclusion_collects_every_chapter_and_the_ledger():
     v = fd.conclusion_findings(conclusion_inputs())
-    assert v["n_claims"] == 5 and v["verdict_counts"] == "3 supported, 1 not supported, 1 mixed"
+    assert v["n_claims"] == 20 and v["verdict_counts"] == "2 supported, 18 not tested"
     assert "| Does BN allow larger learning rates? | \"not noticed\" | from 0.9 to 3 ({doc}`lr_sweep`) |" in v["table"]
     assert "- noisy ({doc}`what_bn_does`)" in v["found"] and "- norms grow ({doc}`lr_sweep`)" in v["found"]
-    assert v["ledger"].count("\n") == 6  # header, rule, five claims
+    assert v["ledger"].count("\n") == 21  # header, rule, twenty tests
     assert "- it was the data ({doc}`fashion`)" in v["found"] and v["answer"].endswith(". it was the data.")
     assert v["answer"].startswith("The review's \"not noticed\" holds for what it measured")
     assert "the range of usable learning rates and the speed of training" in v["answer"]
 
 
 def test_conclusion_answer_follows_the_verdicts():
-    v = fd.conclusion_findings(conclusion_inputs(final_clear=1, lr_verdict="not supported",
-                                                 speed_verdict="not supported"))
+    v = fd.conclusion_findings(conclusion_inputs(final_clear=1, lr_shift=-1.0, speed_shift=0.5))
     assert v["answer"].startswith("Even the review's own measure")
-    assert "our runs do not show the paper's advantage either" in v["answer"]
-    only_lr = fd.conclusion_findings(conclusion_inputs(speed_verdict="not supported"))["answer"]
+    assert "corrected intervals do not show the paper's advantage either" in v["answer"]
+    only_lr = fd.conclusion_findings(conclusion_inputs(speed_shift=0.5))["answer"]
     assert "are about the range of usable learning rates, and there" in only_lr
+
+
+def test_conclusion_refuses_a_ledger_that_leaves_a_protocol_entry_out():
+    inputs = conclusion_inputs()
+    inputs["fashion"]["claims"] = []
+    with pytest.raises(ValueError, match="protocol entries no claim of the ledger tests: harder-task"):
+        fd.conclusion_findings(inputs)

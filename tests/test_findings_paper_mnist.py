@@ -51,7 +51,7 @@ def test_the_choice_is_made_on_validation_never_on_test():
     assert "(chosen)" in fd.pilot_table(p, choice).splitlines()[6]  # std 0.05, lr 0.5
     text = fd.pilot_text(p, choice)
     assert "does best at lr 0.5 (96.00%), then at lr 2 (95.00%)" in text
-    assert "a ranking, not a clear difference" in text and "validation picks the same σ = 0.05" in text
+    assert "a ranking, without an interval" in text and "validation picks the same σ = 0.05" in text
 
 
 def test_a_tie_goes_to_the_first_learning_rate_and_the_runner_up_is_the_other():
@@ -102,8 +102,8 @@ def test_figure_1a_bn_faster_and_higher():
     f = fd.figure_1a_findings(runs)
     assert f["faster"] and f["higher"]
     assert f["shape"].startswith("As in the paper's Figure 1(a), BN trains faster and ends higher here.")
-    assert "is clear" in f["final"] and "test accuracy at step 20 (2% of training)" in f["early"]
-    assert "every seed with BN reaches 97% before every seed without" in f["reach"]
+    assert "is above zero" in f["final"] and "test accuracy at step 20 (2% of training)" in f["early"]
+    assert "BN reaches 97% in fewer steps (the paired interval of the ratio of steps lies below 1)" in f["reach"]
 
 
 def test_figure_1a_half_and_none():
@@ -112,7 +112,7 @@ def test_figure_1a_half_and_none():
     half = fd.figure_1a_findings({"without BN": same, "with BN": higher})
     assert not half["faster"] and half["higher"] and "one half holds here: BN ends higher" in half["shape"]
     none = fd.figure_1a_findings({"without BN": same, "with BN": same})
-    assert "neither clearly trains faster nor clearly ends higher" in none["shape"]
+    assert "the runs show neither that BN trains faster nor that it ends higher" in none["shape"]
     never = fd.figure_1a_findings({"without BN": [mlp(final=0.9)], "with BN": [mlp(final=0.95)]})
     assert never["reach"].endswith("neither network reaches 97% within the run.")
 
@@ -126,7 +126,7 @@ def test_steadiness_band_widths_and_verdicts():
     assert "a normal distribution's band would be 2.07 wide, ±1.04" in s["text"]
     assert s["late_step"] == 50  # the first probe at or after 2% of 1,000 steps
     assert fd.steadiness(calm, wild, "fc3")["verdict"].startswith("BN does not keep this unit's input steadier")
-    assert "no clear difference" in fd.steadiness(calm, calm, "fc3")["verdict"]
+    assert "the runs do not show BN changing" in fd.steadiness(calm, calm, "fc3")["verdict"]
 
 
 def test_titles_name_exactly_the_seeds_shown():
@@ -141,7 +141,8 @@ def chapter(runner_up_steadier=True):
     runs = {"without BN": [mlp(final=0.971 + 0.001 * s, lr=2.0, reach97=600, seed=s, wobble=0.2) for s in range(3)],
             "with BN": [mlp(final=0.981 + 0.001 * s, lr=2.0, reach97=200, seed=s, wobble=0.8) for s in range(3)]}
     calm, wild = (0.1, 1.0) if runner_up_steadier else (1.0, 0.1)
-    check = {"without BN": [mlp(final=0.97, lr=0.5, wobble=wild)], "with BN": [mlp(final=0.98, lr=0.5, wobble=calm)]}
+    check = {"without BN": [mlp(final=0.97, lr=0.5, wobble=wild * (1 + 0.01 * s), seed=s) for s in range(3)],
+             "with BN": [mlp(final=0.98, lr=0.5, wobble=calm * (1 + 0.02 * s), seed=s) for s in range(3)]}
     lenet = {"LeNet, no BN": [mlp(layer="fc1", wobble=1.0, seed=s, steps=2000) for s in range(3)],
              "LeNet + BN": [mlp(layer="fc1", wobble=0.1, seed=s, steps=2000) for s in range(3)]}
     for runs_ in lenet.values():
@@ -158,7 +159,11 @@ def test_the_chapter_findings_claims_and_learned():
     assert v["lr_dependence"].startswith("So whether BN visibly steadies the last hidden layer depends on the learning "
                                          "rate (steadier at lr 0.5 only)")
     assert "BN keeps this unit's input steadier" in v["lenet_verdict"]
-    assert [c.verdict for c in v["claims"]] == ["supported", "mixed", "supported"]
+    # mlp-higher is not tested (both at the no-BN rate), mlp-faster is (200 against 600 steps to 95%); the
+    # steadiness and the initialisation claims measure other things than the protocol's entries
+    assert [c.verdict for c in v["claims"]] == ["supported", "not tested", "not tested"]
+    assert [(t.entry, t.comparison is not None) for t in v["claims"][0].tests] == [("mlp-higher", False),
+                                                                                  ("mlp-faster", True)]
     assert v["headline"].startswith("On the paper's own MNIST network (lr 2, chosen on validation; 3 seeds, 1,000 steps)")
     assert v["learned"].count("\n- ") == 7
     assert v["setting_seed0"].endswith("seed 0") and v["setting"].endswith("seeds 0, 1, 2")
@@ -176,4 +181,11 @@ def test_the_chapter_findings_refuse_runs_at_a_learning_rate_validation_did_not_
 def test_the_same_answer_at_both_learning_rates():
     v = fd.paper_mnist_findings(*chapter(runner_up_steadier=False))
     assert v["lr_dependence"].startswith("At both learning rates the answer is the same")
-    assert v["claims"][1].verdict == "not supported"
+
+
+def test_a_one_seed_check_cannot_say_whether_the_answer_depends_on_the_learning_rate():
+    p, runs, check, lenet = chapter()
+    check = {name: runs_[:1] for name, runs_ in check.items()}
+    v = fd.paper_mnist_findings(p, runs, check, lenet)
+    assert v["lr_dependence"] == ("The check at lr 0.5 has no interval (seed 0), so these runs cannot say whether "
+                                  "the answer depends on the learning rate.")

@@ -25,15 +25,15 @@ The criteria, one definition each, used by every chapter that needs them:
 
 - **Spread over seeds** (:func:`spread`): mean, sample standard deviation, min and max of
   one number over a setting's seeds. Every comparison is quoted with it.
-- **Clearly different** (:func:`compare`): two settings differ clearly when every seed of
-  one ends above every seed of the other (their ranges over seeds do not overlap). With
-  three seeds a side that is the strongest statement the runs support without a test; any
-  overlap is reported as "within the spread of the seeds".
-- **A learning rate trains** (:func:`trains`): every seed ends its run at
-  ``TRAINS_ACCURACY`` (97%) test accuracy or more, within the run's step budget, and none
-  diverged (a diverged run counts as a failure whatever its accuracy).
-- **The usable range** (:func:`largest_trainable_lr`): the largest learning rate of a grid
-  that trains; "BN widens the usable range" means its largest is larger.
+- **A difference shown** (:func:`compare`): the 95% interval of the difference excludes zero
+  (``scipy.stats``: paired t when both sides are the same seeds, else Welch's). A chapter's
+  sentences use it uncorrected; the ledger's verdicts follow the protocol (:mod:`bnreview.protocol`)
+  with Holm's correction across every test (:mod:`~bnreview.findings.ledger`).
+- **A usable learning rate** (:func:`usable_lrs`, the protocol's definition): no seed diverges and
+  the mean final test accuracy is within ``USABLE_MARGIN`` (1 point) of the network's best rate's;
+  the usable range (:func:`largest_usable_lr`) is the largest usable rate of a grid.
+- **Reaches 97%** (:func:`trains`): every seed ends at ``TRAINS_ACCURACY`` (97%) or more and none
+  diverged: a column of the sweep's table, and the explorer's adjustable bar; no verdict rests on it.
 - **Chosen on validation** (:func:`best_by_validation`): any "best" setting is the one with
   the highest mean accuracy on the held-out validation images; the test set only reports
   the setting chosen.
@@ -47,16 +47,18 @@ from __future__ import annotations
 from bnreview.findings.wording import (epochs_setting, lenet_setting, listing, lr_label, mlp_setting, plural,
                                        regularisation_setting, runs_setting, seeds_label, seeds_text, sweep_setting,
                                        training_images)
-from bnreview.findings.core import (TRAINS_ACCURACY, Comparison, Spread, best_by_validation, compare, epoch_accuracy,
-                                    final_accuracy, grid_steps, largest_trainable_lr, pilot_choice, reaches_sooner,
-                                    seconds_per_epoch, spread, steps_to_accuracy, train_minutes, trains,
-                                    usable_range_text, weight_growth, weight_norms)
-from bnreview.findings.ledger import (VERDICTS, Claim, ledger_markdown, verdict,
-                                      verdict_counts)
+from bnreview.findings.core import (TRAINS_ACCURACY, USABLE_MARGIN, Comparison, Spread, best_by_validation, compare,
+                                    epoch_accuracy, final_accuracy, grid_steps, largest_trainable_lr,
+                                    largest_usable_lr, log_steps, over_runs, pilot_choice, reaches_sooner,
+                                    seconds_per_epoch, seeds_of, spread, steps_to_accuracy, train_minutes, trains,
+                                    usable_lrs, usable_range_text, weight_growth, weight_norms)
+from bnreview.findings.ledger import (VERDICTS, Claim, Judged, Test, evidence_markdown, judge, ledger_markdown,
+                                      ledger_rows, summary, verdict_counts)
 from bnreview.findings.motivation import (MOT_LAYERS, MOT_QUOTED_SCALES, MOT_SAMPLES, MOT_SCALES, MOT_SEED, MOT_STILL,
                                           PAPER_ICS_CLAIM, PAPER_SATURATION_CLAIM, REVIEW_ICS_CLAIM,
                                           REVIEW_SATURATION_CLAIM, SAT_SLOPE_FRACTION, input_spread,
-                                          motivation_findings, motivation_table, saturation_table, saturation_threshold)
+                                          distribution_test, motivation_findings, motivation_table, saturation_table,
+                                          saturation_threshold)
 from bnreview.findings.algorithm import ALG_SHAPES, ALG_TOLERANCE, REVIEW_SLIPS, algorithm_findings
 from bnreview.findings.review import (IMPL_SAME_POINTS, IMPL_SAME_TIME, LECUN_ERROR, PAPER_ACCURACY_CLAIM,
                                       REVIEW_ACCURACY, REVIEW_ACCURACY_CLAIM, REVIEW_IMPL_CLAIM, TIME_SWING,
@@ -80,6 +82,6 @@ from bnreview.findings.regularisation import (PAPER_DROPOUT_CLAIM, PAPER_REG_CLA
                                               largest_epoch_drop, regularisation_findings, regularisation_table,
                                               train_test_gaps)
 from bnreview.findings.conclusion import REVIEW_CONCLUSION, conclusion_findings
-from bnreview.findings.fashion import (CLASSES, FASHION_TRAINS_ACCURACY, answer, d2l_sign_text, d2l_texts, fashion_findings,
+from bnreview.findings.fashion import (CLASSES, answer, d2l_sign_text, d2l_texts, fashion_findings,
                                        lr_texts, network_labels, per_class, per_class_text)
 from bnreview.findings.in_browser import TRY_LR, browser_findings

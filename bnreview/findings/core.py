@@ -12,8 +12,11 @@ import math
 import statistics
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
+from bnreview import stats
 from bnreview.findings.wording import plural, seeds_text
+from bnreview.stats import Effect
 from bnreview.train import History
 
 TRAINS_ACCURACY = 0.97
@@ -25,13 +28,20 @@ TRAINS_ACCURACY = 0.97
 
 @dataclass(frozen=True)
 class Spread:
-    """One number over a setting's seeds: mean, sample std (0 for one seed), min, max and how many."""
+    """One number over a setting's runs: mean, sample std (0 for one run), min, max and how many.
+
+    ``seeds`` names each value's run (its seed, or its place in a list of runs evaluated two ways):
+    two spreads with the same ``seeds`` are compared as pairs (:class:`Comparison`).
+    """
 
     values: tuple[float, ...]
+    seeds: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if not self.values:
             raise ValueError("a spread needs at least one value (got none)")
+        if self.seeds is not None and len(self.seeds) != len(self.values):
+            raise ValueError(f"{len(self.values)} values but {len(self.seeds)} seeds")
 
     @property
     def n(self) -> int:
@@ -66,24 +76,43 @@ class Spread:
         return f"{mean} ± {self.std:.{digits}f} ({self.n} seeds, {self.lo:.{digits}f} to {self.hi:.{digits}f})"
 
 
-def spread(values: Iterable[float]) -> Spread:
-    """The :class:`Spread` of some values (one per seed)."""
-    return Spread(tuple(float(v) for v in values))
+def spread(values: Iterable[float], seeds: Iterable[int] | None = None) -> Spread:
+    """The :class:`Spread` of some values (one per run), each named by its run's seed if given."""
+    return Spread(tuple(float(v) for v in values), None if seeds is None else tuple(int(s) for s in seeds))
+
+
+def seeds_of(histories: Sequence[History]) -> tuple[int, ...] | None:
+    """The seed of each run, in order: what pairs runs of two settings (:class:`Comparison`); None if a run's
+    config names no seed (then nothing pairs them)."""
+    seeds = [h.config.get("seed") for h in histories]
+    return None if None in seeds else tuple(int(s) for s in seeds)
+
+
+def over_runs(histories: Sequence[History], value) -> Spread:
+    """``value(run)`` over the runs, each named by its seed."""
+    return spread((value(h) for h in histories), seeds_of(histories))
 
 
 def final_accuracy(histories: Sequence[History]) -> Spread:
     """Final test accuracy (in %) over the runs; a diverged run counts with what it was left at."""
-    return spread(100 * h.final_test_acc for h in histories)
+    return over_runs(histories, lambda h: 100 * h.final_test_acc)
 
 
 def epoch_accuracy(histories: Sequence[History], epoch: int) -> Spread:
     """Test accuracy (in %) after ``epoch`` (1-based) over the runs."""
-    return spread(100 * h.test_acc[epoch - 1] for h in histories)
+    return over_runs(histories, lambda h: 100 * h.test_acc[epoch - 1])
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Setting ``b`` against setting ``a`` on one number: the difference of the means and whether it is clear."""
+    """Setting ``b`` against setting ``a`` on one number: the difference of the means, with its 95% interval.
+
+    Paired (``scipy.stats.ttest_rel``) when both sides name the same runs (``Spread.seeds``: with and
+    without BN from the same seed share the batch order; one run evaluated two ways shares everything),
+    else Welch's interval with an exact permutation p-value (:mod:`bnreview.stats`). The difference is
+    *shown* when that interval excludes zero; one run a side, or a value that is not a number (a run
+    that never reached an accuracy), gives no interval and shows nothing.
+    """
 
     a: Spread
     b: Spread
@@ -94,31 +123,55 @@ class Comparison:
         return self.b.mean - self.a.mean
 
     @property
-    def clear(self) -> bool:
-        """Every value of one side above every value of the other (see the package's criteria)."""
-        return self.b.lo > self.a.hi or self.a.lo > self.b.hi
+    def paired(self) -> bool:
+        """Both sides name the same runs, in the same order."""
+        return self.a.seeds is not None and self.a.seeds == self.b.seeds
+
+    @cached_property
+    def effect(self) -> Effect | None:
+        """The difference with its 95% interval and p-value (None without two finite values a side)."""
+        values = self.a.values + self.b.values
+        if self.a.n < 2 or self.b.n < 2 or not all(math.isfinite(v) for v in values):
+            return None
+        return stats.compare(self.a.values, self.b.values, self.paired)
+
+    @property
+    def shown(self) -> bool:
+        """The 95% interval of the difference excludes zero."""
+        e = self.effect
+        return e is not None and (e.low > 0 or e.high < 0)
 
     @property
     def direction(self) -> str:
-        """``"higher"``, ``"lower"`` (b against a, when clear) or ``"within the spread of the seeds"``."""
-        if not self.clear:
-            return "within the spread of the seeds"
+        """``"higher"``, ``"lower"`` (b against a, when shown) or ``"not shown"``."""
+        if not self.shown:
+            return "not shown"
         return "higher" if self.difference > 0 else "lower"
+
+    def interval_text(self, digits: int = 2, unit: str = "%") -> str:
+        """``"+0.23 points (95% CI +0.13 to +0.33; paired t, 3 seeds)"``."""
+        points = " points" if unit == "%" else unit
+        e = self.effect
+        if e is None:
+            why = "one run a side" if min(self.a.n, self.b.n) < 2 else "a run never got there"
+            return f"{self.difference:+.{digits}f}{points} (no interval: {why})"
+        f = f"{{:+.{digits}f}}"
+        design = f"paired t, {e.n} seeds" if e.paired else f"Welch t, {self.a.n} and {self.b.n} runs"
+        return (f"{f.format(e.estimate)}{points} (95% CI {f.format(e.low)} to {f.format(e.high)}; {design})")
 
     def text(self, a_name: str, b_name: str, what: str = "final test accuracy", digits: int = 2,
              unit: str = "%") -> str:
         """A sentence: ``"final test accuracy: with BN 98.94% ± 0.05 (...) against 98.71% ± ... without;
-        the difference, +0.23 points, is clear: every seed of one is above every seed of the other."``"""
-        points = " points" if unit == "%" else unit
+        the difference, +0.23 points (95% CI +0.13 to +0.33; paired t, 3 seeds), is above zero."``"""
         head = (f"{what}: {b_name} {self.b.text(digits, unit)} against {self.a.text(digits, unit)} {a_name}; "
-                f"the difference, {self.difference:+.{digits}f}{points}, ")
-        if self.clear:
-            return head + "is clear: every seed of one ends above every seed of the other"
-        return head + "is within the spread of the seeds"
+                f"the difference, {self.interval_text(digits, unit)}, ")
+        if self.shown:
+            return head + ("is above zero" if self.difference > 0 else "is below zero")
+        return head + "does not exclude zero"
 
 
 def compare(a: Iterable[float] | Spread, b: Iterable[float] | Spread) -> Comparison:
-    """``b`` against ``a`` (spreads, or the values of each seed)."""
+    """``b`` against ``a`` (spreads, or the values of each run; plain values are compared unpaired)."""
     return Comparison(a if isinstance(a, Spread) else spread(a), b if isinstance(b, Spread) else spread(b))
 
 
@@ -138,25 +191,49 @@ def largest_trainable_lr(results: dict[tuple[str, float], Sequence[History]], va
     return max(good) if good else None
 
 
+USABLE_MARGIN = 1.0  # points: the protocol's usable-rate margin (bnreview.protocol.USABLE)
+
+
+def usable_lrs(by_lr: dict[float, Sequence[History]], margin: float = USABLE_MARGIN) -> list[float]:
+    """The protocol's usable learning rates (:data:`bnreview.protocol.USABLE`) of one network: no seed diverges,
+    and the mean final test accuracy is within ``margin`` points of that of the network's best rate."""
+    ok = {lr: final_accuracy(runs).mean for lr, runs in by_lr.items() if runs and not any(h.diverged for h in runs)}
+    if not ok:
+        return []
+    best = max(ok.values())
+    return sorted(lr for lr, acc in ok.items() if acc >= best - margin)
+
+
+def log_steps(histories: Sequence[History], accuracy: float) -> Spread:
+    """``log`` of each run's steps to ``accuracy`` (``inf`` where a run never got there), named by seed."""
+    return spread((math.log(s) if math.isfinite(s) else math.inf for s in steps_to_accuracy(histories, accuracy)),
+                  seeds_of(histories))
+
+
 def grid_steps(low: float, high: float, grid: Sequence[float]) -> int:
     """How many steps of the (sorted) grid lie between two of its values."""
     ordered = sorted(grid)
     return ordered.index(high) - ordered.index(low)
 
 
-def usable_range_text(results: dict[tuple[str, float], Sequence[History]], without: str, with_: str,
-                      accuracy: float = TRAINS_ACCURACY) -> str:
-    """What BN does to the usable range of learning rates, as one sentence generated from the runs."""
+def largest_usable_lr(results: dict[tuple[str, float], Sequence[History]], variant: str) -> float | None:
+    """The largest learning rate of ``{(variant, lr): runs}`` usable for ``variant`` (:func:`usable_lrs`; None: none)."""
+    return max(usable_lrs({lr: runs for (v, lr), runs in results.items() if v == variant}), default=None)
+
+
+def usable_range_text(results: dict[tuple[str, float], Sequence[History]], without: str, with_: str) -> str:
+    """What BN does to the range of usable learning rates (the protocol's definition), as one sentence."""
     lrs = sorted({lr for _, lr in results})
     n_seeds = min(len(runs) for runs in results.values())
-    a, b = largest_trainable_lr(results, without, accuracy), largest_trainable_lr(results, with_, accuracy)
+    a, b = largest_usable_lr(results, without), largest_usable_lr(results, with_)
     seeds = f"{seeds_text(n_seeds)} each"
-    criterion = f"every seed ending at {100 * accuracy:g}% or more without diverging"
+    criterion = (f"usable: no seed diverges and the mean final accuracy is within {USABLE_MARGIN:g} point of the "
+                 f"network's best rate's")
     if a is None and b is None:
-        return f"no learning rate of the grid trains either network ({criterion}; {seeds})"
+        return f"no learning rate of the grid is usable for either network ({criterion}; {seeds})"
     if a is None or b is None:
         which, lr = ("with BN", b) if a is None else ("without BN", a)
-        return (f"only the network {which} trains at some learning rate of the grid (up to {lr:g}; {criterion}; "
+        return (f"only the network {which} has a usable learning rate in the grid (up to {lr:g}; {criterion}; "
                 f"{seeds})")
     if a == b:
         return f"BN leaves the usable range as it is: up to lr {a:g} with and without BN ({criterion}; {seeds})"
@@ -172,10 +249,16 @@ def steps_to_accuracy(histories: Sequence[History], accuracy: float) -> list[flo
 
 
 def reaches_sooner(a: Sequence[History], b: Sequence[History], accuracy: float) -> bool:
-    """Every run of ``b`` reaches ``accuracy`` before every run of ``a`` (a run that never does comes last):
-    the "clearly different" criterion of :func:`compare` applied to the steps."""
+    """``b`` reaches ``accuracy`` in fewer steps than ``a``, shown by the 95% interval of the paired difference
+    of log steps (a ratio); where some run never gets there, or a side has one run (a ranking, not a test), when
+    every run of ``b`` does so before every run of ``a`` reaches it (or never does)."""
     sb, sa = steps_to_accuracy(b, accuracy), steps_to_accuracy(a, accuracy)
-    return bool(sa and sb) and max(sb) < min(sa)
+    if not (sa and sb):
+        return False
+    if min(len(sa), len(sb)) > 1 and all(math.isfinite(s) for s in sa + sb):
+        logs = compare(spread(map(math.log, sa), seeds_of(a)), spread(map(math.log, sb), seeds_of(b)))
+        return logs.direction == "lower"
+    return max(sb) < min(sa)
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,4 +327,4 @@ def weight_norms(history: History, layer: str) -> tuple[float, float]:
 
 def weight_growth(histories: Sequence[History], layer: str) -> Spread:
     """``||W_end|| / ||W_start||`` of ``layer`` over the runs."""
-    return spread(end / start for start, end in (weight_norms(h, layer) for h in histories))
+    return over_runs(histories, lambda h: (lambda start, end: end / start)(*weight_norms(h, layer)))

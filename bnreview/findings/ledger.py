@@ -1,53 +1,151 @@
-"""The claims ledger: a row per claim, with its verdict."""
+"""The claims ledger: each claim's tests under the protocol, their verdicts after Holm's correction.
+
+A chapter's findings return :class:`Claim` rows (what the paper and the review say, the chapter's
+evidence) holding :class:`Test` s: one protocol entry (:mod:`bnreview.protocol`) measured on the
+chapter's runs, as a :class:`~bnreview.findings.core.Comparison` of the entry's two sides in the
+entry's unit. A test whose runs do not yet measure what its entry specifies holds none and says why.
+
+:func:`judge` draws every test's interval at its Holm level across the whole ledger and applies
+the entry's rule (:func:`bnreview.stats.verdict`): **supported**, **contradicted**,
+**inconclusive**, or **not tested**. A chapter shows its tests judged alone (uncorrected); the
+conclusion's ledger judges them together.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-VERDICTS = ("supported", "not supported", "mixed", "not tested")
+from bnreview import protocol, stats
+from bnreview.findings.core import Comparison
+from bnreview.stats import VERDICTS, Effect
 
 
-# ---------------------------------------------------------------------------------------
-# The claims ledger
+@dataclass(frozen=True)
+class Test:
+    """One protocol entry measured on a chapter's runs: the comparison ``b - a``, or why there is none."""
+
+    entry: str  # a protocol.Entry id
+    comparison: Comparison | None = None
+    label: str = ""  # which of the entry's settings, when an entry is measured at several (e.g. "lr 0.9")
+    why_not: str = ""  # why the runs do not measure the entry (comparison None)
+
+    def __post_init__(self):
+        protocol.entry(self.entry)  # a ValueError naming the ids there are
+        if self.comparison is None and not self.why_not:
+            raise ValueError(f"test of {self.entry!r} has no comparison and no reason why not")
+
+    @property
+    def protocol_entry(self) -> protocol.Entry:
+        """The protocol's entry this test measures."""
+        return protocol.entry(self.entry)
+
+    @property
+    def name(self) -> str:
+        """``"first-epoch"``, or ``"before-nonlinearity (lr 0.9)"`` for one of several settings."""
+        return f"{self.entry} ({self.label})" if self.label else self.entry
+
+    def samples(self) -> tuple[tuple[float, ...], tuple[float, ...], bool] | None:
+        """``(a, b, paired)`` for :func:`bnreview.stats.family`, or None when this test gives no interval."""
+        c = self.comparison
+        return None if c is None or c.effect is None else (c.a.values, c.b.values, c.paired)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A test's effect (interval at its Holm level across the ledger, or alone) and its verdict."""
+
+    test: Test
+    effect: Effect | None
+    verdict: str
+
+    def effect_text(self, digits: int = 2) -> str:
+        """``"+0.23 points (99.7% CI +0.05 to +0.41)"``, or why there is no interval."""
+        if self.effect is None:
+            return self.test.why_not or "no interval: " + (self.test.comparison.interval_text(digits)
+                                                             .split("(no interval: ")[-1].rstrip(")"))
+        e, unit = self.effect, self.test.protocol_entry.unit
+        return (f"{e.estimate:+.{digits}f} {unit} ({100 * e.level:.3g}% CI {e.low:+.{digits}f} to "
+                f"{e.high:+.{digits}f})")
+
+
+def judge(tests: Sequence[Test]) -> list[Judged]:
+    """Every test's verdict by its entry's rule, the intervals corrected together (Holm) over the tests given."""
+    measured = [t for t in tests if t.samples() is not None]
+    effects = dict(zip((t.name for t in measured), stats.family([t.samples() for t in measured]))) if measured else {}
+    out = []
+    for t in tests:
+        e = t.protocol_entry
+        if t.comparison is None:
+            out.append(Judged(t, None, "not tested"))
+        elif t.name not in effects:
+            out.append(Judged(t, None, "inconclusive"))  # runs exist, too few for an interval
+        else:
+            effect = effects[t.name]
+            out.append(Judged(t, effect, stats.verdict(effect, e.direction, e.smallest, e.kind)))
+    return out
+
+
+def summary(verdicts: Sequence[str]) -> str:
+    """One verdict for several tests of one claim: the one they share, else inconclusive; not tested if none was."""
+    tested = [v for v in verdicts if v != "not tested"]
+    if not tested:
+        return "not tested"
+    return tested[0] if len(set(tested)) == 1 else "inconclusive"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of the ledger: what the paper says, what the review said, what our runs show, and the verdict."""
+    """One row of the ledger: what the paper says, what the review said, our evidence, and the tests under the protocol."""
 
     topic: str
     paper: str
     review: str
     evidence: str
-    verdict: str
+    tests: tuple[Test, ...] = field(default_factory=tuple)
     chapter: str = ""  # the chapter (document name) holding the runs, for a {doc} link
 
-    def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict={self.verdict!r} is invalid; accepted: {', '.join(map(repr, VERDICTS))}")
+    @property
+    def judged(self) -> list[Judged]:
+        """This claim's tests judged alone (Holm over its own tests only)."""
+        return judge(self.tests)
+
+    @property
+    def verdict(self) -> str:
+        """This claim's verdict, its tests judged alone (:func:`summary`); the ledger's corrects across claims."""
+        return summary([j.verdict for j in self.judged])
 
 
-def verdict(supported: bool | None, mixed: bool = False) -> str:
-    """``"supported"``/``"not supported"`` from a condition, ``"mixed"`` if asked, ``"not tested"`` for None."""
-    if supported is None:
-        return "not tested"
-    if mixed:
-        return "mixed"
-    return "supported" if supported else "not supported"
+def ledger_rows(claims: Sequence[Claim]) -> list[Judged]:
+    """Every test of every claim, judged together (Holm across the ledger), in the claims' order."""
+    return judge([t for c in claims for t in c.tests])
 
 
 def ledger_markdown(claims: Sequence[Claim]) -> str:
-    """The ledger as a Markdown table (a MyST page renders the {doc} links)."""
-    rows = ["| claim | the paper | the review | our evidence | verdict |", "|---|---|---|---|---|"]
-    for c in claims:
-        evidence = c.evidence + (f" ({{doc}}`{c.chapter}`)" if c.chapter else "")
-        cells = (c.topic, c.paper, c.review, evidence, f"**{c.verdict}**")
+    """The compact ledger: claim | verdict | effect (interval) | chapter, one row per test, corrected together."""
+    chapters = {t.name: c.chapter for c in claims for t in c.tests}
+    rows = ["| claim | verdict | effect, corrected interval | chapter |", "|---|---|---|---|"]
+    for j in ledger_rows(claims):
+        e = j.test.protocol_entry
+        claim = e.claim + (f" ({j.test.label})" if j.test.label else "")
+        chapter = f"{{doc}}`{chapters[j.test.name]}`" if chapters[j.test.name] else ""
+        cells = (claim, f"**{j.verdict}**", j.effect_text(), chapter)
         rows.append("| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |")
     return "\n".join(rows)
 
 
+def evidence_markdown(claims: Sequence[Claim]) -> str:
+    """Per claim, the paper's and the review's words and the chapter's evidence, each in a collapsed dropdown."""
+    blocks = []
+    for c in claims:
+        link = f" ({{doc}}`{c.chapter}`)" if c.chapter else ""
+        blocks.append(f":::{{dropdown}} {c.topic}\n**The paper:** {c.paper}\n\n**The review:** {c.review}\n\n"
+                      f"**Our runs:** {c.evidence}{link}\n:::")
+    return "\n\n".join(blocks)
+
+
 def verdict_counts(claims: Sequence[Claim]) -> str:
-    """``"5 supported, 2 mixed"``: how many claims got each verdict (verdicts no claim got are left out)."""
-    counts = {name: sum(c.verdict == name for c in claims) for name in VERDICTS}
+    """``"5 supported, 2 inconclusive"``: how many tests of the ledger got each verdict (after correction)."""
+    rows = ledger_rows(claims)
+    counts = {name: sum(j.verdict == name for j in rows) for name in VERDICTS}
     return ", ".join(f"{n} {name}" for name, n in counts.items() if n)

@@ -13,9 +13,10 @@ import statistics
 from collections.abc import Sequence
 
 from bnreview.findings.core import (TRAINS_ACCURACY, Spread, best_by_validation, compare, final_accuracy,
-                                    largest_trainable_lr, reaches_sooner, spread, steps_to_accuracy, train_minutes,
-                                    trains, usable_range_text, weight_growth, weight_norms)
-from bnreview.findings.ledger import Claim, verdict
+                                    largest_usable_lr, log_steps, over_runs, reaches_sooner, spread, steps_to_accuracy, train_minutes,
+                                    trains, usable_lrs, usable_range_text, weight_growth,
+                                    weight_norms)
+from bnreview.findings.ledger import Claim, Test
 from bnreview.findings.wording import listing, lr_label, seeds_text, sweep_setting, training_images
 from bnreview.train import History
 
@@ -30,25 +31,36 @@ PAPER_SPEED_CLAIM = ("\"Batch Normalization achieves the same accuracy with 14 t
 PAPER_SCALE_CLAIM = ("\"BN(Wu) = BN((aW)u)\" and the gradient with respect to the weights scales as 1/a: "
                      "\"larger weights lead to smaller gradients, and Batch Normalization will stabilize the "
                      "parameter growth\" (Sec. 3.3)")
-REVIEW_CLAIM = ("\"the above mentioned advantages [larger learning rates, shorter training] were not noticed\" on "
+REVIEW_CLAIM = ("\"The above mentionned [sic] advantages [larger learning rates, decrease training time, decrease the "
+                "amount of regularization needed and remove the necessity of drop-out layer] were not noticed\" on "
                 "LeNet, \"probably\" because it is shallow")
 
 
 def speed_text(results: dict, without: str, with_: str, accuracy: float = TRAINS_ACCURACY) -> tuple[str, int, int]:
-    """Where one network clearly reaches ``accuracy`` sooner than the other (:func:`reaches_sooner`), as a sentence;
+    """Where one network reaches ``accuracy`` in fewer steps than the other (:func:`reaches_sooner`), as a sentence;
     also how many learning rates favour BN and how many were compared."""
     lrs = sorted(lr for v, lr in results if v == with_ and (without, lr) in results)
     bn = [lr for lr in lrs if reaches_sooner(results[without, lr], results[with_, lr], accuracy)]
     no = [lr for lr in lrs if reaches_sooner(results[with_, lr], results[without, lr], accuracy)]
     rest = [lr for lr in lrs if lr not in bn and lr not in no]
     one = min((len(results[v, lr]) for v in (without, with_) for lr in lrs), default=0) == 1
-    bn_runs, no_runs = ("the run", "the run") if one else ("every seed", "every seed")
-    text = (f"{bn_runs} with BN reaches {100 * accuracy:g}% test accuracy before {no_runs} without BN (or gets "
-            f"there where {'the run' if one else 'a seed'} without BN never does) at {len(bn)} of the {len(lrs)} "
-            f"learning rates "
-            f"({listing(bn)}); the reverse holds at {len(no)} ({listing(no)}); at the other {len(rest)} "
-            f"({listing(rest)}) {'neither' if one else 'the seeds overlap or neither'} network gets there")
+    how = (" (one run each: a ranking, with no interval)" if one else " (95% interval of the paired ratio of steps "
+           "below 1, or every seed with BN there before every seed without gets there at all)")
+    text = (f"BN reaches {100 * accuracy:g}% test accuracy in fewer steps{how} at {len(bn)} of the {len(lrs)} "
+            f"learning rates ({listing(bn)}); the network without BN does at {len(no)} ({listing(no)}); at the "
+            f"other {len(rest)} ({listing(rest)}) the runs do not show which is sooner, or neither gets there")
     return text, len(bn), len(lrs)
+
+
+def larger_rates_test(results: dict, without: str, with_: str) -> Test:
+    """The protocol's "larger-learning-rates": at the largest rate usable with BN, final accuracy with against
+    without BN (a rate usable with BN only, where the network without BN falls apart, shows as a large effect)."""
+    usable = usable_lrs({lr: runs for (v, lr), runs in results.items() if v == with_})
+    top = max(usable, default=None)
+    if top is None or (without, top) not in results:
+        return Test("larger-learning-rates", why_not="no rate of the grid is usable with BN")
+    return Test("larger-learning-rates", compare(final_accuracy(results[without, top]),
+                                                 final_accuracy(results[with_, top])), label=f"lr {top:g}")
 
 
 def best_lr_by_validation(results: dict, variant: str) -> float:
@@ -59,7 +71,7 @@ def best_lr_by_validation(results: dict, variant: str) -> float:
 def effective_lr(histories: Sequence[History], layer: str) -> Spread:
     """``lr / ||W_end||^2`` over the runs: the step a scale-invariant layer (one followed by BN) takes at the end,
     in the units of a unit-norm weight (Sec. 3.3; van Laarhoven 2017)."""
-    return spread(h.config["lr"] / weight_norms(h, layer)[1] ** 2 for h in histories)
+    return over_runs(histories, lambda h: h.config["lr"] / weight_norms(h, layer)[1] ** 2)
 
 
 def effective_lr_findings(results: dict, without: str, with_: str, layer: str = LR_NORM_LAYER,
@@ -72,8 +84,8 @@ def effective_lr_findings(results: dict, without: str, with_: str, layer: str = 
         g_bn, g_no = weight_growth(results[with_, lr], layer), weight_growth(results[without, lr], layer)
         eff = effective_lr(results[with_, lr], layer)
         out[lr] = {"growth_bn": g_bn, "growth_nobn": g_no, "effective": eff}
-        than = {"higher": "clearly more than", "lower": "clearly less than"}.get(compare(g_no, g_bn).direction,
-                                                                             "within the spread of the seeds of")
+        than = {"higher": "more than", "lower": "less than"}.get(compare(g_no, g_bn).direction,
+                                                                 "not distinguishable from")
         parts.append(f"at lr {lr:g}, {layer}'s weight norm grows x{g_bn.text(2, '')} with BN, {than} the "
                      f"x{g_no.text(2, '')} without; with BN the effective step lr/||W||² falls to "
                      f"{eff.mean:.3g} by the end ({1 / g_bn.mean ** 2:.2f} of what it was at the start)")
@@ -114,10 +126,13 @@ def placement_table(placement: dict, accuracy: float = TRAINS_ACCURACY) -> str:
 
 def placement_findings(placement: dict, accuracy: float = TRAINS_ACCURACY) -> dict:
     """Per learning rate: which placements train, BN before against after tanh, and the placement chosen on
-    validation; and over the learning rates, where before tanh ends clearly above after tanh on all four layers."""
+    validation; and over the learning rates, where before tanh ends above after tanh on all four layers (the
+    95% interval of the paired difference above zero)."""
     lrs = sorted({lr for _, _, lr in placement})
     layer_sets = list(dict.fromkeys(w for w, p, _ in placement if p != "-"))
-    sentences, before_wins, after_wins = [], [], []
+    sentences, before_wins, after_wins, tests = [], [], [], []
+    usable = {p: usable_lrs({lr: runs for (w, q, lr), runs in placement.items() if w == "all four" and q == p})
+              for p in ("before", "after")}
     for lr in lrs:
         here = {(w, p): runs for (w, p, l), runs in placement.items() if l == lr}
         ok = [f"{w} ({PLACEMENT_POSITIONS[p]})" if p != "-" else w for (w, p), runs in here.items()
@@ -125,11 +140,13 @@ def placement_findings(placement: dict, accuracy: float = TRAINS_ACCURACY) -> di
         cmp = []
         for w in layer_sets:
             c = compare(final_accuracy(here[w, "after"]), final_accuracy(here[w, "before"]))
-            word = {"higher": "clearly higher before tanh", "lower": "clearly higher after tanh"}.get(
-                c.direction, "within the spread of the seeds")
+            word = {"higher": "higher before tanh", "lower": "higher after tanh"}.get(
+                c.direction, "interval includes zero")
             cmp.append(f"{w}: {c.b.mean:.2f}% before against {c.a.mean:.2f}% after, {word}")
             if w == "all four":
                 (before_wins if c.direction == "higher" else after_wins if c.direction == "lower" else []).append(lr)
+                if lr in usable["before"] and lr in usable["after"]:
+                    tests.append(Test("before-nonlinearity", c, label=f"lr {lr:g}"))
         chosen = best_by_validation(here)
         w, p = chosen
         sentences.append(
@@ -139,16 +156,19 @@ def placement_findings(placement: dict, accuracy: float = TRAINS_ACCURACY) -> di
             f"{final_accuracy(here[chosen]).text()} test accuracy")
     n = min(len(r) for r in placement.values())
     if len(before_wins) == len(lrs):
-        overall = (f"With BN on all four layers, BN before tanh ends clearly above BN after tanh at every learning "
+        overall = (f"With BN on all four layers, BN before tanh ends above BN after tanh at every learning "
                    f"rate run ({listing(lrs)}; {seeds_text(n)} each)")
     elif before_wins:
-        overall = (f"With BN on all four layers, BN before tanh ends clearly above BN after tanh at lr "
+        overall = (f"With BN on all four layers, BN before tanh ends above BN after tanh at lr "
                    f"{listing(before_wins)} but not at {listing([lr for lr in lrs if lr not in before_wins])} "
                    f"({seeds_text(n)} each): the placement matters at some learning rates, not at all")
     else:
-        overall = (f"With BN on all four layers, BN before tanh never ends clearly above BN after tanh at the "
+        overall = (f"With BN on all four layers, the runs never show BN before tanh ending above BN after tanh at the "
                    f"learning rates run ({listing(lrs)}; {seeds_text(n)} each)")
+    if not tests:
+        tests = [Test("before-nonlinearity", why_not="no learning rate of the grid is usable for both placements")]
     return {"lrs": lrs, "per_lr": [s[0].upper() + s[1:] + "." for s in sentences], "overall": overall + ".",
+            "tests": tests,
             "before_wins": before_wins, "after_wins": after_wins, "table": placement_table(placement, accuracy)}
 
 
@@ -183,7 +203,7 @@ def lr_sweep_findings(results: dict, placement: dict, without: str = LR_NO_BN, w
                "n_train": f"{training_images(first.config):,}",
                "setting": sweep_setting(results),
                "sweep_minutes": train_minutes(r for rs in results.values() for r in rs)}
-    a, b = largest_trainable_lr(results, without), largest_trainable_lr(results, with_)
+    a, b = largest_usable_lr(results, without), largest_usable_lr(results, with_)
     v.update(usable_range=usable_range_text(results, without, with_), nobn_largest=lr_label(a), bn_largest=lr_label(b),
              table=sweep_table(results))
     top = max(lrs)
@@ -200,6 +220,7 @@ def lr_sweep_findings(results: dict, placement: dict, without: str = LR_NO_BN, w
     v["best_compare"] = (f"At the learning rate each network does best at on the {v['val_size']} validation images "
                          f"(lr {best_no:g} without BN, {best_bn:g} with BN), " + end.text("without BN", "with BN")
                          + " (after one epoch)")
+    review = None
     if (without, LR_REVIEW) in results and (with_, LR_REVIEW) in results:
         review = compare(final_accuracy(results[without, LR_REVIEW]), final_accuracy(results[with_, LR_REVIEW]))
         v["review_compare"] = (f"At the review's lr {LR_REVIEW:g}: " + review.text("without BN", "with BN")
@@ -213,18 +234,20 @@ def lr_sweep_findings(results: dict, placement: dict, without: str = LR_NO_BN, w
     eff = effective_lr_findings(results, without, with_, norm_layer, norm_lrs)
     v.update(norm_text=eff["text"], norm_layer=norm_layer, norm_lrs=listing(eff["norm_lrs"]))
     v["effective"] = eff
-    wider = b is not None and (a is None or b > a)
     v["claims"] = [
         Claim("larger learning rates", PAPER_LR_CLAIM, REVIEW_CLAIM, v["usable_range"],
-              verdict(wider), "lr_sweep"),
-        Claim("faster training", PAPER_SPEED_CLAIM, REVIEW_CLAIM, speed,
-              verdict(n_faster > 0, mixed=0 < n_faster <= n_compared / 2), "lr_sweep"),
+              (larger_rates_test(results, without, with_),), "lr_sweep"),
+        Claim("faster training", PAPER_SPEED_CLAIM, REVIEW_CLAIM, f"{speed}; {v['review_compare']}",
+              (Test("fewer-steps", compare(log_steps(results[without, best_no], TRAINS_ACCURACY),
+                                           log_steps(results[with_, best_bn], TRAINS_ACCURACY)),
+                    label=f"lr {best_no:g} and {best_bn:g}, chosen on validation"),
+               *([Test("first-epoch", review)] if review is not None else [])), "lr_sweep"),
         Claim("BN before the nonlinearity", "\"we add the BN transform immediately before the nonlinearity\" "
               "(Sec. 3.2)", "BN \"is applied to the output of the 3 convolutional layers and the first fully "
-              "connected\" (before or after tanh is not said)", pl["overall"],
-              verdict(bool(pl["before_wins"]), mixed=0 < len(pl["before_wins"]) < len(pl["lrs"])), "lr_sweep"),
+              "connected\" (before or after tanh is not said)", pl["overall"], tuple(pl["tests"]), "lr_sweep"),
         Claim("larger weights, smaller steps", PAPER_SCALE_CLAIM, "not discussed", eff["text"],
-              verdict(eff["grows"] if eff["norm_lrs"] else None), "lr_sweep"),
+              (Test("weight-scale", why_not="the runs record weight norms every 50 steps, not each update's size"),),
+              "lr_sweep"),
     ]
     v["learned"] = "\n".join(f"- {s[0].upper() + s[1:]}" + ("" if s.endswith(".") else ".") for s in (
         v["usable_range"], speed, v["best_compare"], pl["overall"], eff["summary"]))

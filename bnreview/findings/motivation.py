@@ -8,10 +8,11 @@ From the probes (every 50 steps, on 256 test images) of the review's runs, ``rev
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
-from bnreview.findings.core import Spread, compare, spread
-from bnreview.findings.ledger import Claim, verdict
+from bnreview.findings.core import Spread, compare, over_runs, spread
+from bnreview.findings.ledger import Claim, Test
 from bnreview.findings.wording import runs_setting, seeds_label, seeds_text
 from bnreview.train import History
 
@@ -23,7 +24,7 @@ MOT_LAYERS = ("conv1", "conv2", "conv3", "fc1")
 MOT_STILL = 0.1  # a spread that ends within 10% of where it started counts as held still
 PAPER_ICS_CLAIM = ("\"By fixing the distribution of the layer inputs x as the training progresses, we expect to "
                    "improve the training speed\" (Sec. 2); BN takes \"a step towards reducing internal covariate "
-                   "shift\" (Sec. 3)")
+                   "shift\" (Sec. 1)")
 REVIEW_ICS_CLAIM = ("BN scales \"each mini-batch of data before input into the hidden layers, which is believed to "
                     "keep the distribution of the data stable throughout the training process\"")
 PAPER_SATURATION_CLAIM = ("\"if, however, we could ensure that the distribution of nonlinearity inputs remains more "
@@ -67,10 +68,10 @@ def input_spread(history: History, layer: str, at: int) -> float:
 
 
 def _layer_numbers(runs: Sequence[History], layer: str) -> dict[str, Spread]:
-    return {"start": spread(input_spread(h, layer, 0) for h in runs),
-            "end": spread(input_spread(h, layer, -1) for h in runs),
-            "factor": spread(input_spread(h, layer, -1) / input_spread(h, layer, 0) for h in runs),
-            "saturated": spread(100 * h.probes[layer]["saturated"][-1] for h in runs)}
+    return {"start": over_runs(runs, lambda h: input_spread(h, layer, 0)),
+            "end": over_runs(runs, lambda h: input_spread(h, layer, -1)),
+            "factor": over_runs(runs, lambda h: input_spread(h, layer, -1) / input_spread(h, layer, 0)),
+            "saturated": over_runs(runs, lambda h: 100 * h.probes[layer]["saturated"][-1])}
 
 
 def motivation_table(base: dict, bn: dict) -> str:
@@ -98,10 +99,18 @@ def _saturation_values(scales: Sequence[float], quoted: Sequence[float]) -> dict
     return v
 
 
-def _growth(numbers: dict) -> str:
-    lo = min(numbers, key=lambda layer: numbers[layer]["factor"].mean)
-    hi = max(numbers, key=lambda layer: numbers[layer]["factor"].mean)
-    return f"{numbers[lo]['factor'].mean:.1f} ({lo}) to {numbers[hi]['factor'].mean:.1f} ({hi}) times"
+def _range(values: dict[str, float], digits: int = 2) -> str:
+    """``"0.52 (conv1) to 3.10 (fc1)"``: the smallest and largest of per-layer values."""
+    lo, hi = min(values, key=values.get), max(values, key=values.get)
+    return f"{values[lo]:.{digits}f} ({lo}) to {values[hi]:.{digits}f} ({hi})"
+
+
+def _moves(base: dict, numbers: dict) -> dict[str, Spread]:
+    """Per layer, each run's change of the spread from initialisation to the end, in units of the network
+    WITHOUT BN's mean spread at initialisation: one denominator for both networks (their spreads at
+    initialisation differ by construction, BN's near 2, no BN's well below)."""
+    return {layer: spread(((e - s) / base[layer]["start"].mean for s, e in zip(n["start"].values, n["end"].values)),
+                          n["start"].seeds) for layer, n in numbers.items()}
 
 
 def _most_saturated(numbers: dict) -> str:
@@ -115,12 +124,20 @@ def _where(found: list, layers: Sequence[str]) -> str:
 
 def _steadier_layers(base: dict, bn: dict, layers: Sequence[str]) -> tuple[bool, list, list]:
     """Whether BN holds every layer's input spread within ``MOT_STILL`` of its start; the layers whose spread
-    clearly grows less with BN; and those with clearly fewer saturated units with BN."""
+    changes less with BN (in the no-BN unit of :func:`_moves`, by its 95% interval); and those with fewer
+    saturated units with BN."""
     still = all(abs(bn[layer]["factor"].mean - 1) <= MOT_STILL for layer in layers)
-    slower = [layer for layer in layers if compare(base[layer]["factor"], bn[layer]["factor"]).direction == "lower"]
+    moves_base, moves_bn = _moves(base, base), _moves(base, bn)
+    slower = [layer for layer in layers
+              if compare(over_abs(moves_base[layer]), over_abs(moves_bn[layer])).direction == "lower"]
     less_sat = [layer for layer in layers
                 if compare(base[layer]["saturated"], bn[layer]["saturated"]).direction == "lower"]
     return still, slower, less_sat
+
+
+def over_abs(s: Spread) -> Spread:
+    """The absolute values of a spread's values, named by the same seeds."""
+    return spread((abs(v) for v in s.values), s.seeds)
 
 
 def _drift_values(base: dict, bn: dict, layers: Sequence[str], over: str, setting: str) -> dict:
@@ -130,12 +147,16 @@ def _drift_values(base: dict, bn: dict, layers: Sequence[str], over: str, settin
     top_compare = compare(base[top_bn]["saturated"], bn[top_bn]["saturated"]).text(
         "without BN", "with BN", f"{top_bn}'s saturated units at the end", 1)
     v: dict = {}
-    v["drift_base"] = (f"Without BN, the 15-85th percentile spread of every layer's input to tanh ends at "
-                       f"{_growth(base)} its value at initialisation ({over}); at the end "
+    end = {name: {layer: n[layer]["end"].mean for layer in layers} for name, n in (("base", base), ("bn", bn))}
+    moved = {name: {layer: m.mean for layer, m in _moves(base, n).items()} for name, n in (("base", base), ("bn", bn))}
+    unit = "in units of each layer's spread at initialisation without BN, the same unit for both networks"
+    v["drift_base"] = (f"Without BN, the 15-85th percentile spread of the layers' inputs to tanh ends at "
+                       f"{_range(end['base'])} ({over}), a change of {_range(moved['base'], 1)} {unit}; at the end "
                        f"{base[top_base]['saturated'].mean:.1f}% of {top_base}'s units are saturated, the most of "
                        f"any layer")
     stays = f"stays within {100 * MOT_STILL:g}% of its start" if still else "does not stay put either"
-    v["drift_bn"] = (f"With BN before each tanh, the spread {stays}: it ends at {_growth(bn)} its initial value; "
+    v["drift_bn"] = (f"With BN before each tanh, the spread {stays}: it ends at {_range(end['bn'])}, a change of "
+                     f"{_range(moved['bn'], 1)} in the same unit; "
                      f"conv1's goes from "
                      f"{bn['conv1']['start'].mean:.2f} to {bn['conv1']['end'].mean:.2f} (without BN from "
                      f"{base['conv1']['start'].mean:.2f} to {base['conv1']['end'].mean:.2f}). The most saturated "
@@ -148,13 +169,40 @@ def _drift_values(base: dict, bn: dict, layers: Sequence[str], over: str, settin
     else:
         head += "does not hold the layers' inputs still"
     v["headline"] = head + (
-        f": the 15-85th percentile spread of each layer's input to tanh ends at {_growth(bn)} its value at "
-        f"initialisation with BN and at {_growth(base)} without ({over}); fewer units end saturated with BN "
+        f": the 15-85th percentile spread of the layers' inputs to tanh changes by {_range(moved['bn'], 1)} with "
+        f"BN and by {_range(moved['base'], 1)} without, both in units of the layer's spread at initialisation "
+        f"without BN ({over}); fewer units end saturated with BN "
         f"{_where(less_sat, layers)} (the most saturated layer: {top_bn} at {bn[top_bn]['saturated'].mean:.1f}% "
         f"with BN, {top_base} at {base[top_base]['saturated'].mean:.1f}% without)")
     v.update(still=int(still), n_slower=len(slower), n_less_saturated=len(less_sat), n_layers=len(layers),
              top_saturated_bn=top_bn, top_saturated_base=top_base)
     return v
+
+
+DISTRIBUTION_FROM = 100  # step: the protocol's "layer-distributions" measures the spread's change from here
+
+
+def _probe_at(history: History, step: int) -> int:
+    return next(i for i, s in enumerate(history.probe_steps) if s >= step)
+
+
+def distribution_test(base_runs: Sequence[History], bn_runs: Sequence[History], layers: Sequence[str]) -> Test:
+    """The protocol's "layer-distributions": in the layer whose input spread moves most without BN, each run's
+    change of that spread from step ``DISTRIBUTION_FROM`` to the end, in units of the network without BN's mean
+    spread at that step (one denominator for both), with BN against without."""
+    if any(h.probe_steps[-1] <= DISTRIBUTION_FROM for h in (*base_runs, *bn_runs)):
+        return Test("layer-distributions", why_not=f"the runs end before step {DISTRIBUTION_FROM}")
+
+    def change(h: History, layer: str) -> float:
+        return abs(input_spread(h, layer, -1) - input_spread(h, layer, _probe_at(h, DISTRIBUTION_FROM)))
+
+    def denominator(layer: str) -> float:
+        return statistics.fmean(input_spread(h, layer, _probe_at(h, DISTRIBUTION_FROM)) for h in base_runs)
+
+    layer = max(layers, key=lambda l: statistics.fmean(change(h, l) for h in base_runs) / denominator(l))
+    d = denominator(layer)
+    return Test("layer-distributions", compare(over_runs(base_runs, lambda h: change(h, layer) / d),
+                                               over_runs(bn_runs, lambda h: change(h, layer) / d)), label=layer)
 
 
 def motivation_findings(base_runs: Sequence[History], bn_runs: Sequence[History], layers: Sequence[str] = MOT_LAYERS,
@@ -184,15 +232,17 @@ def motivation_findings(base_runs: Sequence[History], bn_runs: Sequence[History]
     over = f"means over {seeds}" if len(base_runs) > 1 else seeds
     v.update(_drift_values(base, bn, layers, over, v["setting"]))
     top_bn = v["top_saturated_bn"]
-    still, slower, less_sat = _steadier_layers(base, bn, layers)
+    less_sat = _steadier_layers(base, bn, layers)[2]
+    top_base = v["top_saturated_base"]
     v["claims"] = [
         Claim("BN fixes the distribution of layer inputs", PAPER_ICS_CLAIM, REVIEW_ICS_CLAIM, v["headline"],
-              verdict(bool(slower), mixed=bool(slower) and not still), "motivation"),
+              (distribution_test(base_runs, bn_runs, layers),), "motivation"),
         Claim("BN keeps units out of saturation", PAPER_SATURATION_CLAIM, REVIEW_SATURATION_CLAIM,
               "saturated units at the end, most saturated layer with BN: "
               + compare(base[top_bn]["saturated"], bn[top_bn]["saturated"]).text("without BN", "with BN", top_bn, 1)
               + f"; fewer units saturated with BN {_where(less_sat, layers)} ({n})",
-              verdict(bool(less_sat), mixed=0 < len(less_sat) < len(layers)), "motivation"),
+              (Test("saturation", compare(base[top_base]["saturated"], bn[top_base]["saturated"]),
+                    label=top_base),), "motivation"),
     ]
     v["learned"] = "\n".join(f"- {s}." for s in (
         f"A unit counts as saturated where its slope is below {100 * SAT_SLOPE_FRACTION:g}% of its maximum: "

@@ -66,7 +66,7 @@ def sweep_setting(results: dict) -> str:
     """The setting the sweep's runs share, in words (for titles)."""
     h = next(iter(results.values()))[0]
     c = h.config
-    return (f"LeNet (tanh), plain SGD, batch {c['batch_size']}, {h.steps_per_epoch} steps (1 epoch over "
+    return (f"LeNet (tanh), plain SGD, batch {c['batch_size']}, {plural(h.steps_per_epoch, 'step')} (1 epoch over "
             f"{training_images(c):,} images, {c.get('val_size', 0):,} held out), "
             f"{seeds_label([r for runs in results.values() for r in runs])}")
 
