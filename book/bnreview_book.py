@@ -19,6 +19,8 @@ It keeps the built HTML self-contained and the build warning-free:
   once with ''), and the second ``const`` is a SyntaxError in the browser: pages keep one copy.
 * Each notebook's execution (myst-nb's inline mode: when it finished, how long it ran) is written
   to ``<build>/notebooks.json`` at the end, for ``book/timings.py``'s table of chapters.
+* The quick profile (``BNREVIEW_QUICK=1``, what CI builds) puts a banner on every page: its numbers
+  come from tiny runs (one seed, 2,000 images) and the verdicts were written for the full runs.
 * Launch buttons (Binder, Colab, ...) need ``repository.url``; with it empty,
   sphinx-book-theme would crash on notebook pages, so the launch providers are switched
   off until a URL is set.
@@ -44,6 +46,18 @@ def plotly_js_source() -> Path:
     import plotly
 
     return Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
+
+
+QUICK_BANNER = ("Quick profile: the numbers on these pages come from tiny runs (one seed, 2,000 images), so the "
+                "verdicts and the prose written for the full runs are not checked against them. "
+                "<code>make book</code> builds the real thing.")
+
+
+def _quick_banner(app, config) -> None:
+    from bnreview.config import is_quick
+
+    if is_quick():
+        config.html_theme_options["announcement"] = QUICK_BANNER
 
 
 def _launch_buttons_need_repository(app, config) -> None:
@@ -125,6 +139,7 @@ def _record_executions(app, exception) -> None:
 
 def setup(app):
     app.connect("config-inited", _launch_buttons_need_repository, priority=900)
+    app.connect("config-inited", _quick_banner, priority=900)
     app.connect("doctree-read", _drop_widget_state)
     app.connect("html-page-context", _add_plotly_js)
     app.connect("html-page-context", _add_trainer)

@@ -76,6 +76,13 @@ def test_every_toc_page_is_built(book_html):
     assert not missing, f"pages in _toc.yml missing from {book_html} (stale build? run `make quick-book`): {missing}"
 
 
+def test_the_quick_build_says_so_on_every_page_and_the_full_one_on_none(book_html):
+    quick = "quick" in book_html.parts  # make quick-book builds into _build/quick
+    pages = [book_html / f"{page}.html" for page in PAGES]
+    banner = [("Quick profile: the numbers on these pages come from tiny runs" in p.read_text()) for p in pages]
+    assert banner == [quick] * len(pages)
+
+
 def test_no_asset_from_outside_hosts(book_html):
     """Scripts, stylesheets, fonts and images all come from the book itself (offline reading)."""
     offenders = []

@@ -166,7 +166,8 @@ def placement_findings(placement: dict, accuracy: float = TRAINS_ACCURACY) -> di
         overall = (f"With BN on all four layers, the runs never show BN before tanh ending above BN after tanh at the "
                    f"learning rates run ({listing(lrs)}; {seeds_text(n)} each)")
     if not tests:
-        tests = [Test("before-nonlinearity", why_not="no learning rate of the grid is usable for both placements")]
+        tests = [Test("before-nonlinearity", why_not=f"the placement grid runs lr {listing(lrs)}, where BN after tanh "
+                      "(all four layers) is not usable: a seed diverges, or it ends more than a point below its best")]
     return {"lrs": lrs, "per_lr": [s[0].upper() + s[1:] + "." for s in sentences], "overall": overall + ".",
             "tests": tests,
             "before_wins": before_wins, "after_wins": after_wins, "table": placement_table(placement, accuracy)}
@@ -240,7 +241,7 @@ def lr_sweep_findings(results: dict, placement: dict, without: str = LR_NO_BN, w
         Claim("faster training", PAPER_SPEED_CLAIM, REVIEW_CLAIM, f"{speed}; {v['review_compare']}",
               (Test("fewer-steps", compare(log_steps(results[without, best_no], TRAINS_ACCURACY),
                                            log_steps(results[with_, best_bn], TRAINS_ACCURACY)),
-                    label=f"lr {best_no:g} and {best_bn:g}, chosen on validation"),
+                    label=f"lr {best_no:g} without BN, {best_bn:g} with, chosen on validation"),
                *([Test("first-epoch", review)] if review is not None else [])), "lr_sweep"),
         Claim("BN before the nonlinearity", "\"we add the BN transform immediately before the nonlinearity\" "
               "(Sec. 3.2)", "BN \"is applied to the output of the 3 convolutional layers and the first fully "
