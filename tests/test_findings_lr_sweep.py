@@ -122,7 +122,7 @@ def test_placement_per_learning_rate_is_limited_to_what_was_run():
     assert both["before_wins"] == [0.1, 0.9]
     assert both["overall"].startswith("With BN on all four layers, BN before tanh ends above BN after tanh at "
                                       "every learning rate run (0.1, 0.9; 3 seeds each)")
-    assert len(both["per_lr"]) == 2 and both["per_lr"][0].startswith("At lr 0.1, 4 of the 5 settings train")
+    assert len(both["per_lr"]) == 2 and both["per_lr"][0].startswith("At lr 0.1, 5 of the 5 settings are usable")
     assert "fc1 only: 97.50% before against 97.50% after, interval includes zero" in both["per_lr"][0]
     assert "the setting chosen on validation is all four (before tanh)" in both["per_lr"][0]
     tie = fd.placement_findings(placement(after_all=0.99))

@@ -29,7 +29,8 @@ from bnreview.train import History
 
 LRS = (0.01, 0.03, 0.1, 0.3, 0.9, 3.0, 9.0)
 QUICK_LRS = (0.1, 0.9, 9.0)
-PLACEMENT_LRS = (3.0,)  # where BN goes, over the seeds (other rates: the explorer's one-seed grid)
+PLACEMENT_LRS = (0.1, 0.3, 0.9, 3.0)  # where BN goes, over the seeds: the protocol tests the placement at each
+# of these usable for both (other rates: the explorer's one-seed grid)
 GRID_SEED = 0  # the explorer's grid runs this seed only
 
 

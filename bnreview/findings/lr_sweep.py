@@ -115,28 +115,34 @@ def effective_lr_findings(results: dict, without: str, with_: str, layer: str = 
 PLACEMENT_POSITIONS = {"-": "no BN", "before": "before tanh", "after": "after tanh"}
 
 
-def placement_table(placement: dict, accuracy: float = TRAINS_ACCURACY) -> str:
-    """The placement grid as a Markdown table: final test accuracy with its spread, diverged seeds, trains or not."""
-    rows = ["| lr | layers with BN | BN | final test accuracy | diverged | trains |", "|---:|---|---|---|---|---|"]
+def usable_placements(placement: dict) -> dict[tuple[str, str], list[float]]:
+    """Each placement's usable learning rates over the grid (:func:`usable_lrs`, the protocol's definition)."""
+    settings = {(w, p) for w, p, _ in placement}
+    return {s: usable_lrs({lr: runs for (w, p, lr), runs in placement.items() if (w, p) == s}) for s in settings}
+
+
+def placement_table(placement: dict) -> str:
+    """The placement grid as a Markdown table: final test accuracy with its spread, diverged seeds, usable or not."""
+    usable = usable_placements(placement)
+    rows = ["| lr | layers with BN | BN | final test accuracy | diverged | usable |", "|---:|---|---|---|---|---|"]
     for (where, position, lr), runs in sorted(placement.items(), key=lambda kv: kv[0][2]):
         rows.append(f"| {lr:g} | {where} | {PLACEMENT_POSITIONS[position]} | {final_accuracy(runs).text()} | "
-                    f"{sum(h.diverged for h in runs)} of {len(runs)} | {'yes' if trains(runs, accuracy) else 'no'} |")
+                    f"{sum(h.diverged for h in runs)} of {len(runs)} | "
+                    f"{'yes' if lr in usable[where, position] else 'no'} |")
     return "\n".join(rows)
 
 
-def placement_findings(placement: dict, accuracy: float = TRAINS_ACCURACY) -> dict:
-    """Per learning rate: which placements train, BN before against after tanh, and the placement chosen on
+def placement_findings(placement: dict) -> dict:
+    """Per learning rate: which placements are usable, BN before against after tanh, and the placement chosen on
     validation; and over the learning rates, where before tanh ends above after tanh on all four layers (the
     95% interval of the paired difference above zero)."""
     lrs = sorted({lr for _, _, lr in placement})
     layer_sets = list(dict.fromkeys(w for w, p, _ in placement if p != "-"))
     sentences, before_wins, after_wins, tests = [], [], [], []
-    usable = {p: usable_lrs({lr: runs for (w, q, lr), runs in placement.items() if w == "all four" and q == p})
-              for p in ("before", "after")}
+    usable = usable_placements(placement)
     for lr in lrs:
         here = {(w, p): runs for (w, p, l), runs in placement.items() if l == lr}
-        ok = [f"{w} ({PLACEMENT_POSITIONS[p]})" if p != "-" else w for (w, p), runs in here.items()
-              if trains(runs, accuracy)]
+        ok = [f"{w} ({PLACEMENT_POSITIONS[p]})" if p != "-" else w for (w, p) in here if lr in usable[w, p]]
         cmp = []
         for w in layer_sets:
             c = compare(final_accuracy(here[w, "after"]), final_accuracy(here[w, "before"]))
@@ -145,12 +151,12 @@ def placement_findings(placement: dict, accuracy: float = TRAINS_ACCURACY) -> di
             cmp.append(f"{w}: {c.b.mean:.2f}% before against {c.a.mean:.2f}% after, {word}")
             if w == "all four":
                 (before_wins if c.direction == "higher" else after_wins if c.direction == "lower" else []).append(lr)
-                if lr in usable["before"] and lr in usable["after"]:
+                if lr in usable[w, "before"] and lr in usable[w, "after"]:
                     tests.append(Test("before-nonlinearity", c, label=f"lr {lr:g}"))
         chosen = best_by_validation(here)
         w, p = chosen
         sentences.append(
-            f"at lr {lr:g}, {len(ok)} of the {len(here)} settings train ({', '.join(ok) if ok else 'none'}); "
+            f"at lr {lr:g}, {len(ok)} of the {len(here)} settings are usable ({', '.join(ok) if ok else 'none'}); "
             f"final test accuracy, BN before against after tanh: {'; '.join(cmp)}; the setting chosen on "
             f"validation is {w}{'' if p == '-' else ' (' + PLACEMENT_POSITIONS[p] + ')'}, at "
             f"{final_accuracy(here[chosen]).text()} test accuracy")
@@ -170,7 +176,7 @@ def placement_findings(placement: dict, accuracy: float = TRAINS_ACCURACY) -> di
                       "(all four layers) is not usable: a seed diverges, or it ends more than a point below its best")]
     return {"lrs": lrs, "per_lr": [s[0].upper() + s[1:] + "." for s in sentences], "overall": overall + ".",
             "tests": tests,
-            "before_wins": before_wins, "after_wins": after_wins, "table": placement_table(placement, accuracy)}
+            "before_wins": before_wins, "after_wins": after_wins, "table": placement_table(placement)}
 
 
 def sweep_table(results: dict, accuracies: Sequence[float] = (0.97, 0.98)) -> str:
