@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   build the book into _build/html (full runs, trained first by precompute: WORKERS=N, SCHEDULER=ADDRESS; see README)
 #   make test   unit tests, notebooks under nbval and the browser test (quick profile)
-# Both create or reuse the virtual environment $(VENV) and install requirements.txt + bnreview.
+#   make verify after make book: its verdicts and numbers against the committed results.json
+# Both create or reuse the virtual environment $(VENV) and install requirements.lock + bnreview.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -15,14 +16,22 @@ export BNREVIEW_CACHE ?= $(CURDIR)/.bnreview-cache
 book quick-book nbval notebooks: export BNREVIEW_PROGRESS = 0
 # Pages of the built book (and the committed notebooks they come from) load plotly.js from _static/.
 book quick-book notebooks: export BNREVIEW_BOOK = 1
+# The conclusion records the ledger's verdicts and numbers (bnreview.verify.record): the committed
+# chapters into results.json, a build into _build/results.json; `make verify` compares the two.
+notebooks: export BNREVIEW_RESULTS = $(CURDIR)/results.json
+book: export BNREVIEW_RESULTS = $(CURDIR)/_build/results.json
 # The book is built from the official data sets only: a user's opt-out (bnreview.data) does not reach it.
 book quick-book nbval notebooks: export BNREVIEW_UNOFFICIAL_DATA = 0
 
-.PHONY: book quick-book test unit nbval browser notebooks lab venv clean
+.PHONY: book quick-book test unit nbval browser notebooks lab venv verify lock clean
 
-$(STAMP): requirements.txt pyproject.toml
+# requirements.lock pins every package (exact versions, sha256 hashes) that requirements.txt's ranges
+# resolve to; pip refuses any file whose hash differs. bnreview itself is installed editable, which
+# cannot be hashed: without its dependencies, and built by the locked setuptools (no build isolation).
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(STAMP)
@@ -83,6 +92,20 @@ notebooks: $(STAMP)
 # run cache are the absolute paths above, so a chapter reads the runs `make book` trained.
 lab: $(STAMP)
 	env -u MPLBACKEND $(VENV)/bin/jupyter lab --ServerApp.root_dir=chapters
+
+# The rebuild's verdicts and numbers against the committed ones: exit 1 when one did not reproduce.
+verify: $(STAMP)
+	$(PY) -m bnreview verify --committed results.json --rebuilt _build/results.json
+
+# Maintainers: re-resolve requirements.lock after editing requirements.txt (uv, pinned here; it keeps
+# every pin the ranges still allow: delete requirements.lock first to move each to its newest release).
+# CPython 3.11.5 is the oldest 3.11 every pinned release accepts; the platform is PyPI's torch wheels'.
+UV_VERSION := 0.13.9
+lock:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile --quiet requirements.txt --generate-hashes --python-version 3.11.5 \
+	  --python-platform x86_64-manylinux_2_28 --output-file requirements.lock
 
 clean:
 	rm -rf _build

@@ -5,9 +5,11 @@
     python -m bnreview data --dataset fashion-mnist
     python -m bnreview runs --chapter lr_sweep
     python -m bnreview precompute --workers 8          (or --scheduler tcp://host:8786)
+    python -m bnreview verify                           (after make book: its verdicts against results.json)
 
 Bad input (a value, a device this machine lacks, missing data) exits with status 2 and one
-line naming the bad value, never a traceback; Ctrl-C exits with 130 and one line. Warnings
+line naming the bad value, never a traceback; Ctrl-C exits with 130 and one line. ``verify``
+exits with 1 when a committed verdict or number did not reproduce. Warnings
 (an unwritable cache, a damaged entry) are one line each and never cost the results.
 """
 
@@ -67,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--workers", type=int, default=None,
                      help="worker processes of the local cluster (default: cores / threads per run)")
     pre.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    check = commands.add_parser("verify", help="compare a rebuild's verdicts and numbers with the committed ones")
+    check.add_argument("--committed", default="results.json", metavar="FILE",
+                       help="the results on file (default results.json, written by make notebooks)")
+    check.add_argument("--rebuilt", default="_build/results.json", metavar="FILE",
+                       help="the rebuild's results (default _build/results.json, written by make book)")
     return parser
 
 
@@ -161,12 +168,33 @@ def _precompute(args) -> int:
     return 130 if report.stopped else 0
 
 
+def _verify(committed: str, rebuilt: str) -> int:
+    from pathlib import Path
+
+    from bnreview.verify import Results, compare
+
+    report = compare(Results.read(Path(committed), "make notebooks"), Results.read(Path(rebuilt), "make book"))
+    for side, path, results in (("committed", committed, report.committed), ("rebuilt", rebuilt, report.rebuilt)):
+        print(f"{side:9s}  {path}: {results.profile} profile, {results.machine.text()}")
+    print(f"\n{report.table()}\n")
+    new = sum(r.committed is None for r in report.rows)
+    if new:
+        print(f"{new} test{'s' if new > 1 else ''} new in the rebuild, not on file (`make notebooks` records them)")
+    tests = len(report.committed.results)
+    if report.ok:
+        print(f"all {tests} committed tests reproduced")
+        return 0
+    print(f"{len(report.failures)} of {tests} committed tests did not reproduce: "
+          + "; ".join(f"{r.name} ({r.status})" for r in report.failures))
+    return 1
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"python -m bnreview: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``python -m bnreview <argv>``; the exit status: 0 done, 2 bad input, 130 interrupted."""
+    """Run ``python -m bnreview <argv>``; exits 0 done, 1 not reproduced (verify), 2 bad input, 130 interrupted."""
     args = _parser().parse_args(argv)
     if args.data:
         os.environ[data.ENV_VAR] = args.data
@@ -179,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 _data(args.dataset)
             elif args.command == "runs":
                 return _runs(args.chapter, args.check_log)
+            elif args.command == "verify":
+                return _verify(args.committed, args.rebuilt)
             else:
                 return _precompute(args)
     except (ValueError, FileNotFoundError) as exc:

@@ -21,6 +21,10 @@ It keeps the built HTML self-contained and the build warning-free:
   to ``<build>/notebooks.json`` at the end, for ``book/timings.py``'s table of chapters.
 * The quick profile (``BNREVIEW_QUICK=1``, what CI builds) puts a banner on every page: its numbers
   come from tiny runs (one seed, 2,000 images) and the verdicts were written for the full runs.
+* The directive ``bnreview-build`` (in the intro) says which machine built this copy and how many of the
+  committed results (``results.json``) its runs reproduced (:func:`bnreview.verify.build_sentence`). The
+  intro is re-read on every build, after the conclusion has written this build's results (Sphinx reads
+  documents in sorted order: ``chapters/conclusion`` before ``chapters/intro``).
 * Launch buttons (Binder, Colab, ...) need ``repository.url``; with it empty,
   sphinx-book-theme would crash on notebook pages, so the launch providers are switched
   off until a URL is set.
@@ -30,8 +34,12 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import shutil
 from pathlib import Path
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
 
 PLOTLY_JS = "plotly.min.js"  # served as <outdir>/_static/plotly.min.js
 PLOTLY_MARKER = 'class="plotly-graph-div"'
@@ -137,7 +145,24 @@ def _record_executions(app, exception) -> None:
     (Path(app.outdir).parent / NOTEBOOK_RECORDS).write_text(json.dumps(records, indent=1) + "\n")
 
 
+class BuildDirective(SphinxDirective):
+    """``bnreview-build``: a paragraph on the machine that built this copy and the results it reproduced."""
+
+    def run(self):
+        from bnreview.verify import RESULTS_ENV, build_sentence
+
+        text = build_sentence(Path(self.env.srcdir) / "results.json", os.environ.get(RESULTS_ENV))
+        return [nodes.paragraph(text=text)]
+
+
+def _reread_intro(app, env, added, changed, removed):
+    """The intro's build paragraph reads this build's results: read it again on every build."""
+    return [name for name in env.found_docs if name.endswith("intro")]
+
+
 def setup(app):
+    app.add_directive("bnreview-build", BuildDirective)
+    app.connect("env-get-outdated", _reread_intro)
     app.connect("config-inited", _launch_buttons_need_repository, priority=900)
     app.connect("config-inited", _quick_banner, priority=900)
     app.connect("doctree-read", _drop_widget_state)

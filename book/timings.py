@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 from datetime import datetime, timezone
@@ -35,19 +34,11 @@ SLACK = 0.25  # seconds around a notebook's window (its record is written just a
 
 
 def cpu_model() -> str:
-    """The CPU's model name and widest vector instructions, e.g. 'AMD EPYC (AVX2), 2 cores'."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
-    return f"{model}{f' ({vector})' if vector else ''}, {os.cpu_count()} cores"
+    """The CPU's model name and the instruction set torch's kernels use, e.g. 'AMD EPYC (AVX2), 2 cores'."""
+    from bnreview.cache import cpu_kind
+    from bnreview.verify import cpu_name
+
+    return f"{cpu_name()} ({cpu_kind()}), {os.cpu_count()} cores"
 
 
 def notebook_records(path: Path) -> list[dict]:
