@@ -12,18 +12,20 @@ One module a concern, in dependency order (ARCHITECTURE.md draws the flow):
 * ``cache``: runs (and values derived from them) on disk, keyed on what decides them.
 * ``experiments``: the runs each chapter makes, by chapter: each a plan (configs per seed) and its runs.
 * ``stats``: effects with 95% intervals and p-values from scipy.stats, Holm's correction, the verdict rule;
-  ``protocol``: how each ledger claim is measured and judged, fixed before the runs that judge it.
+  ``protocol``: how each ledger claim is measured and judged, fixed before the runs that judge it;
+  ``criteria``: the choice of a setting on held-out images and "trains", shared by experiments and findings.
 * ``findings``: every number, comparison, verdict and sentence the chapters quote, by chapter.
 * ``page``: what a chapter shows by name, in the book and in JupyterLab alike: the numbers its prose
   cites with ``{eval}`page.x```, its figures and its Markdown blocks.
-* ``plots``: the figures of single runs and the live curves; ``plots_sweeps``: figures over seeds,
-  sweeps and grids; ``explorer``: the static book's explorer of precomputed runs; ``widgets``: the
+* ``plots``: the figures (``plots.runs``: single runs and the live curves; ``plots.sweeps``: over
+  seeds, sweeps and grids); ``explorer``: the static book's explorer of precomputed runs; ``widgets``: the
   retraining panel of a live notebook.
 * ``browser``: what the static book's in-browser (TensorFlow.js) trainer needs from PyTorch: its
   images, the reference run it must reproduce, the panel's markup.
 * ``runs``: the registry: every run of every chapter, listed without training, with its cost.
 * ``precompute``: every missing run trained in parallel on Dask (a local cluster or a scheduler).
-* ``cli``: ``python -m bnreview train|data|runs|precompute``.
+* ``verify``: the ledger's verdicts and numbers on file (``results.json``) and a rebuild checked against them.
+* ``cli``: ``python -m bnreview train|data|runs|precompute|verify``.
 """
 
 __version__ = "0.1.0"

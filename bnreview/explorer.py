@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from importlib import resources
 from string import Template
 
-from bnreview import experiments, findings
+from bnreview import criteria, experiments
 from bnreview.plots import accuracy_points
 from bnreview.experiments import Grid
 from bnreview.train import History
@@ -92,7 +92,7 @@ def settings_text(grid: Grid) -> str:
             f"batch {c.batch_size}, seed {c.seed}")
 
 
-def summary_markdown(grid: Grid, accuracy: float = findings.TRAINS_ACCURACY) -> str:
+def summary_markdown(grid: Grid, accuracy: float = criteria.TRAINS_ACCURACY) -> str:
     """:func:`~bnreview.experiments.grid_summary` as a Markdown table, one row per placement, in the words of the
     book's criteria."""
     numbers = experiments.grid_summary(grid, accuracy)

@@ -29,13 +29,13 @@ from typing import NamedTuple
 import ipywidgets as widgets
 
 from bnreview import cache, plots
+from bnreview.browser import LR_RANGE  # the learning-rate slider's ends (log scale), the same in both panels
 from bnreview.config import TrainConfig, steps_per_epoch
 from bnreview.data import TRAIN_SIZE, load_mnist
 from bnreview.models import BN_IMPLS, BN_LAYERS, BN_POSITIONS
 from bnreview.train import DIVERGENCE_LOSS, DIVERGENCE_WINDOW, History
 
 N_TRAIN_OPTIONS = (2_000, 10_000, 30_000, TRAIN_SIZE)  # TRAIN_SIZE: the whole training set (n_train=None)
-LR_RANGE = (1e-3, 10.0)  # the learning-rate slider's ends (log scale)
 MAX_EPOCHS = 50
 IMPL_NAMES = {"ours": "ours (bnreview.batchnorm)", "torch": "torch.nn"}  # labels of the BN_IMPLS
 LIVE_ONLY_MESSAGE = ("This panel retrains in a running Jupyter kernel. In JupyterLab, run this cell (or Run All). "

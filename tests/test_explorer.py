@@ -147,7 +147,7 @@ def test_summary_and_static_figure(grid):
 
 
 def test_summary_uses_the_books_one_criterion_for_the_largest_lr_that_trains(grid):
-    """Not "did not diverge": the run must also end at the accuracy (findings.trains), like the lr chapter's."""
+    """Not "did not diverge": the run must also end at the accuracy (criteria.trains), like the lr chapter's."""
     h = grid.run(0.1, "all")
     assert not h.diverged
     below, above = h.final_test_acc + 0.01, h.final_test_acc - 0.01
@@ -159,11 +159,11 @@ def test_summary_uses_the_books_one_criterion_for_the_largest_lr_that_trains(gri
 
 
 def test_best_learning_rate_is_chosen_on_validation_not_test(grid, monkeypatch):
-    from bnreview import findings
+    from bnreview import criteria
 
     chosen = []
-    real = findings.best_by_validation
-    monkeypatch.setattr(findings, "best_by_validation", lambda runs, keys=None: chosen.append(runs) or real(runs, keys))
+    real = criteria.best_by_validation
+    monkeypatch.setattr(criteria, "best_by_validation", lambda runs, keys=None: chosen.append(runs) or real(runs, keys))
     experiments.grid_summary(grid)
     assert len(chosen) == len(KEYS) and all(h.val_acc for runs in chosen for hs in runs.values() for h in hs)
 

@@ -21,9 +21,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bnreview import findings
+from bnreview import criteria
 from bnreview.config import TrainConfig, is_quick, pick
 from bnreview.experiments.common import Plan, grid_plan, run_plan, seed_summary, sweep_config, run_configs
+from bnreview.data import TRAIN_SIZE
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
 
@@ -208,7 +209,7 @@ class Grid:
 
     def n_train_text(self) -> str:
         """The number of training images, written out ("55,000")."""
-        return f"{60_000 - self.config.val_size:,}" if self.n_train is None else f"{self.n_train:,}"
+        return f"{TRAIN_SIZE - self.config.val_size:,}" if self.n_train is None else f"{self.n_train:,}"
 
 
 def explorer_plan(lrs: Sequence[float] | None = None, placements: Iterable[str | Placement] | None = None,
@@ -245,12 +246,12 @@ def compute_grid(
     return grid
 
 
-def grid_summary(grid: Grid, accuracy: float = findings.TRAINS_ACCURACY) -> dict:
+def grid_summary(grid: Grid, accuracy: float = criteria.TRAINS_ACCURACY) -> dict:
     """The grid's numbers per placement key, with the book's one set of criteria (:mod:`bnreview.findings`):
 
     - ``best_lr``: the learning rate chosen on the held-out validation images
-      (:func:`~bnreview.findings.best_by_validation`), ``best_acc`` its final test accuracy (%);
-    - ``largest_trains_lr``: the largest learning rate that trains (:func:`~bnreview.findings.trains`: the
+      (:func:`~bnreview.criteria.best_by_validation`), ``best_acc`` its final test accuracy (%);
+    - ``largest_trains_lr``: the largest learning rate that trains (:func:`~bnreview.criteria.trains`: the
       run ends at ``accuracy`` test accuracy or more and did not diverge), here on the grid's one seed;
     - ``min_diverged_lr``/``n_diverged``: the smallest learning rate at which the run diverged, and how many did;
     - and over the grid, ``seconds_per_run`` and ``seconds_total`` of training.
@@ -258,13 +259,13 @@ def grid_summary(grid: Grid, accuracy: float = findings.TRAINS_ACCURACY) -> dict
     out = {}
     for j, p in enumerate(grid.placements):
         runs = {lr: [grid.runs[i, j]] for i, lr in enumerate(grid.lrs)}
-        best = findings.best_by_validation(runs, grid.lrs)
+        best = criteria.best_by_validation(runs, grid.lrs)
         diverged = [lr for lr in grid.lrs if runs[lr][0].diverged]
         out[p.key] = {
             "label": p.label,
             "best_lr": best,
             "best_acc": 100 * runs[best][0].final_test_acc,
-            "largest_trains_lr": findings.largest_trainable_lr({(p.key, lr): r for lr, r in runs.items()}, p.key,
+            "largest_trains_lr": criteria.largest_trainable_lr({(p.key, lr): r for lr, r in runs.items()}, p.key,
                                                                accuracy),
             "min_diverged_lr": min(diverged) if diverged else None,
             "n_diverged": len(diverged),

@@ -177,3 +177,8 @@ def inference_accuracies(history: History) -> dict[str, float]:
         }
 
     return cached_numbers(history, "inference", compute, sys.modules[__name__])
+
+
+def inference_by_batch(by_batch: dict[tuple[str, int], list[History]]) -> dict[int, list[dict[str, float]]]:
+    """:func:`inference_accuracies` of every BN run of :func:`batch_size_sweep`'s ``by_batch``, per batch size."""
+    return {b: [inference_accuracies(h) for h in runs] for (v, b), runs in by_batch.items() if v == "BN"}

@@ -18,8 +18,9 @@ The submodules:
   :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion`, :mod:`~bnreview.findings.in_browser` and
   :mod:`~bnreview.findings.conclusion`.
 
-``bnreview.experiments`` imports :func:`pilot_choice` from the core at its top, so no module here imports
-``experiments`` (or ``explorer``) at its top: they do so inside the functions that need them.
+Findings are pure functions of the runs (and the numbers derived from them) they are given: they
+read no cache. The criteria that :mod:`bnreview.experiments` needs too (the choice on validation,
+"trains") live below both, in :mod:`bnreview.criteria`; ``experiments`` imports nothing from here.
 
 The criteria, one definition each, used by every chapter that needs them:
 
@@ -47,11 +48,11 @@ from __future__ import annotations
 from bnreview.findings.wording import (epochs_setting, lenet_setting, listing, lr_label, mlp_setting, plural,
                                        regularisation_setting, runs_setting, seeds_label, seeds_text, sweep_setting,
                                        training_images)
-from bnreview.findings.core import (TRAINS_ACCURACY, USABLE_MARGIN, Comparison, Spread, best_by_validation, compare,
-                                    epoch_accuracy, final_accuracy, grid_steps, largest_trainable_lr,
-                                    largest_usable_lr, log_steps, over_runs, pilot_choice, reaches_sooner,
-                                    seconds_per_epoch, seeds_of, spread, steps_to_accuracy, train_minutes, trains,
-                                    usable_lrs, usable_range_text, weight_growth, weight_norms)
+from bnreview.criteria import TRAINS_ACCURACY, best_by_validation, largest_trainable_lr, pilot_choice, trains
+from bnreview.findings.core import (USABLE_MARGIN, Comparison, Spread, compare, epoch_accuracy, final_accuracy,
+                                    grid_steps, largest_usable_lr, log_steps, over_runs, percentile_drift,
+                                    reaches_sooner, seconds_per_epoch, seeds_of, spread, steps_to_accuracy,
+                                    train_minutes, usable_lrs, usable_range_text, weight_growth, weight_norms)
 from bnreview.findings.ledger import (VERDICTS, Claim, Judged, Test, evidence_markdown, judge, ledger_markdown,
                                       ledger_rows, summary, verdict_counts)
 from bnreview.findings.motivation import (MOT_LAYERS, MOT_QUOTED_SCALES, MOT_SAMPLES, MOT_SCALES, MOT_SEED, MOT_STILL,
@@ -69,12 +70,13 @@ from bnreview.findings.lr_sweep import (LR_BN, LR_NORM_LAYER, LR_NORM_LRS, LR_NO
                                         REVIEW_CLAIM, best_lr_by_validation, effective_lr, effective_lr_findings,
                                         explorer_findings, lr_sweep_findings, placement_findings, placement_table,
                                         speed_text, sweep_table)
-from bnreview.findings.paper_mnist import (PAPER_MNIST_ACCURACY, PAPER_MNIST_INIT, PAPER_MNIST_INPUT,
+from bnreview.findings.paper_mnist import (PAPER_MNIST_ACCURACY, PAPER_MNIST_INIT,
                                            PAPER_MNIST_OPTIMISER, PAPER_MNIST_STABLE, PM_EARLY, PM_LATE, PM_LAYER,
                                            PM_LENETS, PM_LENET_LAYER, PM_NETWORKS, PM_NORMAL_BAND, REVIEW_MNIST,
-                                           accuracy_at, band_width, drift_late, figure_1a_findings,
-                                           paper_mnist_findings, pilot_scale_text, pilot_table, pilot_text, steadiness,
-                                           steps_to_text)
+                                           PM_MEDIAN_FROM, accuracy_at, band_width, drift_late, figure_1a_findings,
+                                           initialisation_findings, median_movement, median_steadier,
+                                           paper_mnist_findings, pilot_scale_text, pilot_table, pilot_text, scale_ranges,
+                                           steadiness, steps_to_text)
 from bnreview.findings.what_bn_does import (PAPER_ICS, PAPER_INFERENCE, REVIEW_ICS, REVIEW_INFERENCE, WB_LAYERS,
                                             WB_NETWORKS, WB_NORM_LAYER, batch_findings, drift_groups, noisy_findings,
                                             population_findings, unit_drift, what_bn_does_findings)

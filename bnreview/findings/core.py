@@ -16,11 +16,9 @@ from functools import cached_property
 
 from bnreview import stats
 from bnreview.findings.wording import plural, seeds_text
+from bnreview.probes import PERCENTILES
 from bnreview.stats import Effect
 from bnreview.train import History
-
-TRAINS_ACCURACY = 0.97
-
 
 # ---------------------------------------------------------------------------------------
 # Spreads and comparisons
@@ -179,18 +177,6 @@ def compare(a: Iterable[float] | Spread, b: Iterable[float] | Spread) -> Compari
 # Learning rates
 
 
-def trains(histories: Sequence[History], accuracy: float = TRAINS_ACCURACY) -> bool:
-    """Every run ended at ``accuracy`` or more (final test accuracy) and none diverged; False for no runs."""
-    return bool(histories) and all(not h.diverged and h.final_test_acc >= accuracy for h in histories)
-
-
-def largest_trainable_lr(results: dict[tuple[str, float], Sequence[History]], variant: str,
-                         accuracy: float = TRAINS_ACCURACY) -> float | None:
-    """The largest learning rate of ``{(variant, lr): runs}`` at which ``variant`` trains (None: at none)."""
-    good = [lr for (v, lr), runs in results.items() if v == variant and trains(runs, accuracy)]
-    return max(good) if good else None
-
-
 USABLE_MARGIN = 1.0  # points: the protocol's usable-rate margin (bnreview.protocol.USABLE)
 
 
@@ -262,45 +248,6 @@ def reaches_sooner(a: Sequence[History], b: Sequence[History], accuracy: float) 
 
 
 # ---------------------------------------------------------------------------------------
-# Chosen on validation
-
-
-def best_by_validation(results: dict[Hashable, Sequence[History]], keys: Iterable[Hashable] | None = None
-                       ) -> Hashable:
-    """The key whose runs have the highest mean final validation accuracy (diverged runs count as 0).
-
-    Ties go to the first key in ``keys`` order. Raises ValueError if a run held nothing out:
-    a choice must never fall back on the test set.
-    """
-    keys = list(results if keys is None else keys)
-    if not keys:
-        raise ValueError("nothing to choose from: no settings given")
-
-    def score(key) -> float:
-        runs = results[key]
-        if not runs or any(not h.val_acc for h in runs):
-            raise ValueError(f"runs of {key!r} held out no validation images; choosing on the test set is not allowed")
-        return statistics.fmean(0.0 if h.diverged else h.final_val_acc for h in runs)
-
-    return max(keys, key=score)
-
-
-def pilot_choice(pilot: dict, std: float) -> dict:
-    """The learning rate of the paper's MLP, chosen on validation (:func:`best_by_validation`): the best of the
-    pilot's for the network WITHOUT BN at initial scale ``std``; the runner-up (second best on validation); the best
-    with BN; and the best (std, lr) without BN over every scale of the pilot."""
-    lrs = sorted({lr for s, lr, _ in pilot if s == std})
-    if not lrs:
-        raise ValueError(f"the pilot holds no run at init_std {std:g}")
-    nobn = {lr: pilot[std, lr, "none"] for lr in lrs}
-    best = best_by_validation(nobn)
-    rest = {lr: runs for lr, runs in nobn.items() if lr != best}
-    return {"std": std, "lr": best, "runner_up": best_by_validation(rest) if rest else None,
-            "bn_lr": best_by_validation({lr: pilot[std, lr, "all"] for lr in lrs}),
-            "overall": best_by_validation({(s, lr): r for (s, lr, bn), r in sorted(pilot.items()) if bn == "none"})}
-
-
-# ---------------------------------------------------------------------------------------
 # Time
 
 
@@ -317,6 +264,29 @@ def train_minutes(runs: Iterable[History]) -> float:
 
 # ---------------------------------------------------------------------------------------
 # Weights
+
+
+def percentile_drift(history: History, layer: str, unit: bool = True, skip: int = 0) -> dict[str, float]:
+    """How much a layer's input to its nonlinearity moves during training, from the probes.
+
+    For the 15th, 50th and 85th percentiles (of one unit, or of the whole layer with
+    ``unit=False``): ``range`` is max - min over the probes after the first ``skip``,
+    ``step`` the mean absolute change between consecutive probes; ``mean_range`` and
+    ``mean_step`` average them over the three percentiles.
+    """
+    prefix = "unit_p" if unit else "p"
+    out = {}
+    for p in PERCENTILES:
+        values = history.probes[layer][f"{prefix}{p}"][skip:]
+        out[f"range_p{p}"] = max(values) - min(values)
+        out[f"step_p{p}"] = _mean_or_nan([abs(b - a) for a, b in zip(values, values[1:])])
+    out["mean_range"] = _mean_or_nan([out[f"range_p{p}"] for p in PERCENTILES])
+    out["mean_step"] = _mean_or_nan([out[f"step_p{p}"] for p in PERCENTILES])
+    return out
+
+
+def _mean_or_nan(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else math.nan
 
 
 def weight_norms(history: History, layer: str) -> tuple[float, float]:

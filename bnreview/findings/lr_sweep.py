@@ -12,10 +12,11 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from bnreview.findings.core import (TRAINS_ACCURACY, Spread, best_by_validation, compare, final_accuracy,
-                                    largest_usable_lr, log_steps, over_runs, reaches_sooner, spread, steps_to_accuracy, train_minutes,
-                                    trains, usable_lrs, usable_range_text, weight_growth,
-                                    weight_norms)
+from bnreview import experiments, explorer
+from bnreview.criteria import TRAINS_ACCURACY, best_by_validation, trains
+from bnreview.findings.core import (Spread, compare, final_accuracy, largest_usable_lr, log_steps, over_runs,
+                                    reaches_sooner, steps_to_accuracy, train_minutes, usable_lrs, usable_range_text,
+                                    weight_growth, weight_norms)
 from bnreview.findings.ledger import Claim, Test
 from bnreview.findings.wording import listing, lr_label, seeds_text, sweep_setting, training_images
 from bnreview.train import History
@@ -274,8 +275,6 @@ def explorer_findings(grid, sweep: dict, without: str = LR_NO_BN, with_: str = L
     """Values and sentences of the explorer chapter: the grid's setting, the per-placement table (the words of
     :func:`bnreview.experiments.grid_summary`), the usable range quoted from the sweep, and what the grid's runs show
     about speed."""
-    from bnreview import experiments, explorer
-
     numbers = experiments.grid_summary(grid)
     v: dict = {"ex_n_runs": grid.n_runs, "ex_n_lrs": len(grid.lrs), "ex_lrs": listing(grid.lrs),
                "ex_placements": "; ".join(p.label for p in grid.placements), "ex_n_placements": len(grid.placements),

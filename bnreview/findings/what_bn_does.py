@@ -11,7 +11,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from bnreview.findings.core import Spread, compare, final_accuracy, over_runs, spread, train_minutes, weight_growth
+from bnreview.findings.core import (Spread, compare, final_accuracy, over_runs, percentile_drift, spread, train_minutes,
+                                    weight_growth)
 from bnreview.findings.ledger import Claim, Test
 from bnreview.findings.wording import listing, seeds_label, sweep_setting, training_images
 from bnreview.train import History
@@ -30,10 +31,8 @@ REVIEW_INFERENCE = "an exponential moving average of the batch statistics, \"μ_
 
 def unit_drift(histories: Sequence[History], layers: Sequence[str] = WB_LAYERS) -> Spread | None:
     """How much one unit's input moves from one probe to the next: per run, the mean absolute change of its 15th,
-    50th and 85th percentiles between consecutive probes (``experiments.percentile_drift``'s ``mean_step``, from
+    50th and 85th percentiles between consecutive probes (``percentile_drift``'s ``mean_step``, from
     the first probe after step 0), averaged over ``layers``. Diverged runs are left out; None if all diverged."""
-    from bnreview.experiments import percentile_drift
-
     kept = [h for h in histories if not h.diverged]
     if not kept:
         return None
@@ -43,8 +42,6 @@ def unit_drift(histories: Sequence[History], layers: Sequence[str] = WB_LAYERS) 
 
 def drift_groups(noisy: dict, layers: Sequence[str] = WB_LAYERS) -> dict:
     """``{lr: {layer: {network: [drift per seed]}}}`` for the figure (diverged runs left out)."""
-    from bnreview.experiments import percentile_drift
-
     return {lr: {layer: {name: [percentile_drift(h, layer, skip=1)["mean_step"] for h in runs if not h.diverged]
                          for name, runs in by_name.items() if any(not h.diverged for h in runs)}
                  for layer in layers} for lr, by_name in noisy.items()}
@@ -154,7 +151,7 @@ def noisy_findings(noisy: dict, layer: str = WB_NORM_LAYER) -> dict:
     lo, hi = lrs[0], lrs[-1]
     out: dict = {"lrs": lrs, "lo": lo, "hi": hi}
     out["per_lr"], groups, drifts = _noisy_per_lr(noisy)
-    out["trails"] = trails = groups["trails"]
+    out["trails"] = groups["trails"]
     # the argument, at the large learning rate
     gh = noisy[hi]
     nobn_fails = all(h.diverged for h in gh[no])
@@ -275,18 +272,14 @@ def population_findings(inference: dict) -> dict:
             "headline": headline, "tests": tests}
 
 
-def what_bn_does_findings(noisy: dict, by_batch: dict, inference: dict | None = None) -> dict:
+def what_bn_does_findings(noisy: dict, by_batch: dict, inference: dict) -> dict:
     """Every value and sentence of the chapter "What does BN really do?", its claims, "What we learned" and its
     headlines ("headline_noisy", "headline_batch", "headline_population").
 
     ``noisy``: ``{lr: experiments.run_grid(experiments.noisy_bn_configs(lr))}``; ``by_batch``:
     ``experiments.batch_size_sweep()``; ``inference``: ``{batch size: [experiments.inference_accuracies(h) for each BN
-    run]}``, computed here (from the cache) when not given.
+    run]}`` (``experiments.inference_by_batch(by_batch)``).
     """
-    if inference is None:
-        from bnreview.experiments import inference_accuracies
-
-        inference = {b: [inference_accuracies(h) for h in runs] for (v, b), runs in by_batch.items() if v == "BN"}
     nz = noisy_findings(noisy)
     bt = batch_findings(by_batch, inference)
     pop = population_findings(inference)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bnreview.data import TRAIN_SIZE
 from bnreview.train import History
 
 
@@ -39,7 +40,7 @@ def seeds_label(histories: Sequence[History], distinct: bool = True) -> str:
 
 def training_images(config: dict) -> int:
     """How many training images a run's config trains on (``n_train``, or the 60,000 less those held out)."""
-    return config.get("n_train") or 60_000 - config.get("val_size", 0)
+    return config.get("n_train") or TRAIN_SIZE - config.get("val_size", 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -83,6 +84,7 @@ def regularisation_setting(runs: dict[str, Sequence[History]]) -> str:
     first = next(iter(runs.values()))
     c = first[0].config
     p = max(h.config.get("dropout", 0.0) for hs in runs.values() for h in hs)
-    return (f"LeNet (tanh), plain SGD at lr {c['lr']:g}, batch {c['batch_size']}, {c['epochs']} epochs over a "
-            f"fixed subset of {c['n_train']:,} training images, dropout {p:g} on the inputs of fc1 and fc2, "
-            f"{seeds_label(first, distinct=False)}")
+    lrs = ", ".join(f"{name} {hs[0].config['lr']:g}" for name, hs in runs.items())
+    return (f"LeNet (tanh), plain SGD at the rate chosen on validation for each ({lrs}), batch {c['batch_size']}, "
+            f"{c['epochs']} epochs over a fixed subset of {c['n_train']:,} training images, dropout {p:g} on the "
+            f"inputs of fc1 and fc2, {seeds_label(first, distinct=False)}")

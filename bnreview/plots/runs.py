@@ -6,7 +6,7 @@ units; titles state the setting (lr, batch size, epochs, seed) of the runs they 
 
 This module draws single runs, a few side by side, and the retraining panel's live curves
 (:func:`live_curves`); the figures over seeds and sweeps and the chapters' composite figures are
-in :mod:`bnreview.plots_sweeps`, and reachable from here too: ``plots.<name>`` finds every figure.
+in :mod:`bnreview.plots.sweeps`. The package :mod:`bnreview.plots` holds both: ``plots.<name>``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ from matplotlib.figure import Figure
 
 from bnreview.probes import PERCENTILES
 from bnreview.train import History
+
+__all__ = [
+    "CORRECT", "WRONG", "LIVE_POINTS", "setting", "figure_and_axes", "loss_curves", "accuracy_curves",
+    "moving_average", "step_loss", "prediction_grid", "mistakes_grid", "per_class_accuracy", "confusion_matrix",
+    "percentiles_over_training", "compare_bars", "layer_statistics", "layer_rows", "architecture_table",
+    "accuracy_points", "live_curves", "png",
+]
 
 CORRECT, WRONG = "#1a7f37", "#cf222e"
 
@@ -327,20 +334,3 @@ def png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
-
-
-def __getattr__(name: str):
-    """``plots.<name>`` also finds the figures of :mod:`bnreview.plots_sweeps` (the chapters call them so)."""
-    if not name.startswith("__"):
-        from bnreview import plots_sweeps
-
-        if name in plots_sweeps.__all__:
-            return getattr(plots_sweeps, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    """This module's names and those of :mod:`bnreview.plots_sweeps` it finds."""
-    from bnreview import plots_sweeps
-
-    return sorted({*globals(), *plots_sweeps.__all__})

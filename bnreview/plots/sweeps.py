@@ -1,9 +1,8 @@
 """The book's figures over seeds and sweeps, and the chapters' composite figures.
 
-Where :mod:`bnreview.plots` draws single runs (a few side by side), these draw many: the mean
-over seeds with a min-max band, sweeps over learning rates, batch sizes and BN placements, and
-the composite figures the chapters show, each titled with its setting. Every name here is also
-reachable as ``plots.<name>``, which is how the chapters call them.
+Where :mod:`bnreview.plots.runs` draws single runs (a few side by side), these draw many: the
+mean over seeds with a min-max band, sweeps over learning rates, batch sizes and BN placements,
+and the composite figures the chapters show, each titled with its setting.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreview.plots import WRONG, accuracy_curves, compare_bars, figure_and_axes, percentiles_over_training
+from bnreview.plots.runs import WRONG, accuracy_curves, compare_bars, figure_and_axes, percentiles_over_training
 from bnreview.train import History
 
 __all__ = [
