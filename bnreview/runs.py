@@ -4,10 +4,10 @@ Each chapter's entry in :data:`CHAPTERS` returns the plans (:data:`bnreview.expe
 ``{key: [TrainConfig per seed]}``) of the experiments functions that chapter calls; the chapters
 run those same plans (``ex.review_runs()`` is ``run_plan(review_plan())``), so the two cannot
 drift apart, and ``python -m bnreview runs --check-log`` fails a build whose chapters asked for a
-run the registry does not list. One stage is known only after training: the paper's MLP runs at
-the learning rate its pilot chooses. Until the pilot's runs are cached, the chapter lists the
-pilot and says what follows (:class:`Pending`); ``precompute`` trains the pilot first, then
-lists again.
+run the registry does not list. Two stages are known only after training: the paper's MLP runs
+and the regularisation chapter's variants, at the learning rates their pilots choose. Until a
+pilot's runs are cached, the chapter lists the pilot and says what follows (:class:`Pending`);
+``precompute`` trains the pilot first, then lists again.
 
 ``expected_seconds`` is a linear model of a run's cost (steps, training images, evaluations,
 probes), set from idle measurements (:data:`COST_FIT`): it orders the work (longest first) and
@@ -26,7 +26,7 @@ from bnreview.cache import cache_key, entry_path, load_cached
 from bnreview.config import TrainConfig, steps_per_epoch
 from bnreview.data import TRAIN_SIZE
 from bnreview.findings import TRY_LR
-from bnreview.findings.core import pilot_choice
+from bnreview.criteria import pilot_choice
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,25 @@ class Pending:
     needs: tuple[TrainConfig, ...] = ()
 
 
-def _paper_mnist() -> list:
-    """The pilot; the runs at its chosen learning rate once every pilot run is cached (else a Pending)."""
-    pilot = ex.pilot_plan()
+def _staged(pilot: dict, then: Callable[[dict], list], what: str) -> list:
+    """``pilot`` and, once every pilot run is cached, the plans ``then(pilot's histories)`` returns (else a Pending)."""
     histories = {key: [load_cached(config) for config in configs] for key, configs in pilot.items()}
     if any(h is None for hs in histories.values() for h in hs):
         needs = tuple(config for configs in pilot.values() for config in configs)
-        return [pilot, Pending("the paper's MLP at the learning rate (and runner-up) its pilot chooses, over the seeds",
-                               f"the pilot's {len(needs)} runs", needs)]
-    return [pilot, *ex.chosen_plan(pilot_choice(histories, ex.MLP_INIT_STD))]
+        return [pilot, Pending(what, f"the pilot's {len(needs)} runs", needs)]
+    return [pilot, *then(histories)]
+
+
+def _paper_mnist() -> list:
+    """The pilot; the runs at the learning rates it chooses once every pilot run is cached (else a Pending)."""
+    return _staged(ex.pilot_plan(), lambda pilot: list(ex.chosen_plan(pilot_choice(pilot, ex.MLP_INIT_STD))),
+                   "the paper's MLP at the learning rates (and runner-up) its pilot chooses, over the seeds")
+
+
+def _regularisation() -> list:
+    """The pilot; the four variants at the rates it chooses once every pilot run is cached (else a Pending)."""
+    return _staged(ex.reg_pilot_plan(), lambda pilot: [ex.regularisation_plan(ex.reg_choice(pilot))],
+                   "the four variants at the learning rates their pilot chooses, over the seeds")
 
 
 # chapter -> the plans of the experiments its notebook calls (conclusion: every chapter it summarises)
@@ -60,10 +70,10 @@ CHAPTERS: dict[str, Callable[[], list]] = {
     "lr_sweep": lambda: [ex.lr_sweep_plan(), ex.placement_plan()],
     "paper_mnist": lambda: [ex.review_plan(), *_paper_mnist()],
     "what_bn_does": lambda: [ex.noisy_plan(), ex.batch_size_plan()],
-    "regularisation": lambda: [ex.regularisation_plan()],
+    "regularisation": _regularisation,
     "fashion": lambda: [ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.review_plan()],
     "conclusion": lambda: [ex.review_plan(), ex.torch_bn_plan(), ex.lr_sweep_plan(), ex.placement_plan(),
-                           *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(), ex.regularisation_plan(),
+                           *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(), *_regularisation(),
                            ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.d2l_plan()],
     "protocol": lambda: [],
 }

@@ -191,8 +191,6 @@ def test_lr_sweep_summary_and_tables():
     assert fd.largest_trainable_lr(results, "no BN", 0.0) == 0.3  # the diverged lr never trains
     assert fd.largest_trainable_lr(results, "no BN", 1.01) is None
     assert fd.best_by_validation({lr: results["no BN", lr] for lr in (0.3, 1e5)}) == 0.3
-    table = ex.markdown_table(rows, {"lr": "lr", "mean": lambda r: f"{r['mean']:.2f}"})
-    assert table.count("\n") == len(rows) + 1 and table.startswith("| lr | mean |")
     # a second call reads the cache
     again = ex.lr_sweep_runs(lrs=(0.3,), variants={"no BN": ()}, seed_list=(0,), n_train=64, batch_size=32,
                              device="cpu")
@@ -210,11 +208,11 @@ def test_percentile_drift_measures_movement():
     history = History(config={}, probe_steps=[0, 1, 2],
                       probes={"fc1": {"unit_p15": [0, 1, 0], "unit_p50": [0, 0, 0], "unit_p85": [1, 1, 4],
                                       "p15": [0, 0, 0], "p50": [0, 0, 0], "p85": [0, 0, 0]}})
-    drift = ex.percentile_drift(history, "fc1")
+    drift = fd.percentile_drift(history, "fc1")
     assert drift["range_p15"] == 1 and drift["step_p15"] == 1 and drift["range_p85"] == 3
     assert drift["mean_range"] == pytest.approx(4 / 3) and drift["mean_step"] == pytest.approx((1 + 0 + 1.5) / 3)
-    assert ex.percentile_drift(history, "fc1", unit=False)["mean_range"] == 0
-    assert ex.percentile_drift(history, "fc1", skip=1)["range_p15"] == 1
+    assert fd.percentile_drift(history, "fc1", unit=False)["mean_range"] == 0
+    assert fd.percentile_drift(history, "fc1", skip=1)["range_p15"] == 1
 
 
 def test_population_statistics_is_algorithm_2():
@@ -260,7 +258,6 @@ def test_batch_size_sweep_scales_the_learning_rate():
     h8 = results[("BN", 8)][0]
     assert h8.config["lr"] == pytest.approx(ex.BATCH_LR_AT_64 / 8) and h8.config["batch_size"] == 8
     assert h8.steps_per_epoch == 512 // 8  # the tiny set is smaller than the 20,000-image subset
-    assert ex.train_seconds(results) > 0
 
 
 def test_noisy_bn_configs():
@@ -316,6 +313,12 @@ def test_regularisation_variants_and_the_training_accuracy(monkeypatch):
     monkeypatch.setattr(ex.regularisation, "REG_EPOCHS", 2)
     runs = ex.regularisation_runs(seed_list=(0,))
     assert list(runs) == ["neither", "dropout", "BN", "BN + dropout"]
+    pilot = ex.run_plan(ex.reg_pilot_plan())  # read from the cache: the pilot trained above
+    choice = ex.reg_choice(pilot)
+    for name, hs in runs.items():  # each at the rate best on its own validation images, never on test
+        assert hs[0].config["lr"] == choice[name] and hs[0].val_acc
+        best = max(ex.REG_LRS, key=lambda lr: pilot[name, lr][0].final_val_acc)
+        assert pilot[name, best][0].final_val_acc == pilot[name, choice[name]][0].final_val_acc
     both = runs["BN + dropout"][0].config
     assert both["dropout"] == ex.REG_DROPOUT and both["bn"] == list(BN_LAYERS) and both["n_train"] == 128
     h = runs["dropout"][0]
@@ -325,7 +328,7 @@ def test_regularisation_variants_and_the_training_accuracy(monkeypatch):
     quick = ex.regularisation_config()
     monkeypatch.setenv("BNREVIEW_QUICK", "1")
     assert ex.regularisation_config().n_train == 128 and ex.regularisation_config().epochs == 2
-    assert quick.lr == ex.REG_LR
+    assert quick.lr == ex.REG_LRS[1] and quick.val_size == ex.val_size()
 
 
 @pytest.mark.parametrize("edited_name", ["what_bn_does", "common"])

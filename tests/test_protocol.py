@@ -34,7 +34,7 @@ def test_every_ledger_row_has_an_entry_and_every_entry_a_row():
     assert {e.topic for e in ENTRIES} <= topics, {e.topic for e in ENTRIES} - topics
 
 
-def tested_entries() -> set[str]:
+def entries_tested() -> set[str]:
     """Every protocol id a findings module builds a Test of (its first argument), read from the source."""
     ids = set()
     for path in FINDINGS.glob("*.py"):
@@ -46,7 +46,7 @@ def tested_entries() -> set[str]:
 
 
 def test_every_entry_is_measured_or_said_not_to_be_by_some_chapter():
-    assert tested_entries() == {e.id for e in ENTRIES}
+    assert entries_tested() == {e.id for e in ENTRIES}
 
 
 def test_the_appendix_tables_hold_every_entry_untested_claim_and_change():

@@ -1,4 +1,4 @@
-"""The runs each chapter makes, one submodule per chapter; every public name is re-exported here (``ex.X``).
+"""The runs each chapter makes, one submodule per chapter; every public name is imported here (``ex.X``).
 
 * :mod:`~bnreview.experiments.common`: what the chapters share: :func:`run_seeds` and
   :func:`run_grid` (every run through :func:`bnreview.cache.cached_train`, over the seeds),
@@ -26,11 +26,11 @@ the run and on the source of the submodule that computes them.
 so setting ``bnreview.experiments.common.VAL_SIZE`` (as the tests do) changes every config that holds images out.
 """
 
-from bnreview.config import SEEDS, pick, seeds
-from bnreview.experiments.common import (SWEEP_EVAL_EVERY, VAL_SIZE, Plan, cached_numbers, eval_accuracy,
-                                         final_accuracies, grid_plan, markdown_table, mean_or_nan, model_from,
-                                         run_grid, run_plan, run_seeds, seed_summary, seeded, sweep_config,
-                                         train_seconds, val_size)
+from bnreview.config import pick
+from bnreview.experiments.common import (SEEDS, SWEEP_EVAL_EVERY, VAL_SIZE, Plan, cached_numbers, eval_accuracy,
+                                         final_accuracies, grid_plan, mean_or_nan, model_from,
+                                         run_grid, run_plan, run_seeds, seed_summary, seeded, seeds, sweep_config,
+                                         val_size)
 from bnreview.experiments.fashion import (D2L_PUBLISHED, D2L_SETTINGS, FASHION, FASHION_LRS, d2l_config, d2l_plan,
                                           d2l_runs, fashion_lr_plan, fashion_lr_runs, fashion_review_plan,
                                           fashion_review_runs)
@@ -41,45 +41,16 @@ from bnreview.experiments.lr_sweep import (CONV_LAYERS, EXPLORER_PLACEMENTS, GRI
                                            placement_config, placement_configs, placement_grid, placement_plan,
                                            sweep_rows)
 from bnreview.experiments.paper_mnist import (MLP_BATCH, MLP_EVAL_EVERY, MLP_INIT_STD, MLP_LR, MLP_PILOT_LRS,
-                                              MLP_PILOT_STDS, MLP_PILOT_STEPS, MLP_PROBE_EVERY, MLP_STEPS, NETWORKS,
-                                              QUICK_MLP_STEPS, chosen_plan, mlp_pilot_config, paper_mlp_config,
-                                              paper_mnist_runs, percentile_drift, pilot_plan)
-from bnreview.experiments.regularisation import (REG_DROPOUT, REG_EPOCHS, REG_LR, REG_N_TRAIN, REG_VARIANTS,
-                                                 regularisation_config, regularisation_plan, regularisation_runs,
-                                                 training_accuracy)
+                                              MLP_INIT_STDS, MLP_PILOT_STDS, MLP_PILOT_STEPS, MLP_PROBE_EVERY, MLP_STEPS, NETWORKS,
+                                              QUICK_MLP_STEPS, MlpRuns, chosen_plan, mlp_pilot_config, paper_mlp_config,
+                                              paper_mnist_runs, pilot_plan)
+from bnreview.experiments.regularisation import (REG_DROPOUT, REG_EPOCHS, REG_LRS, REG_N_TRAIN, REG_VARIANTS,
+                                                 reg_choice, reg_pilot_plan, regularisation_config, regularisation_plan,
+                                                 regularisation_runs, training_accuracy)
 from bnreview.experiments.review import (baseline_plan, baseline_runs, review_plan, review_runs, torch_bn_plan,
-                                         torch_bn_run)
+                                         torch_bn_runs)
 from bnreview.experiments.what_bn_does import (BATCH_LR_AT_64, BATCH_N_TRAIN, BATCH_SIZES, NOISE, NOISY_LRS,
                                                QUICK_BATCH_SIZES, batch_lr, batch_size_config, batch_size_plan,
                                                batch_size_sweep, batch_stats_accuracy, inference_accuracies,
-                                               noisy_bn_configs, noisy_plan, noisy_runs, population_statistics,
+                                               inference_by_batch, noisy_bn_configs, noisy_plan, noisy_runs, population_statistics,
                                                run_test_data)
-
-__all__ = [
-    # common
-    "SEEDS", "seeds", "pick", "VAL_SIZE", "SWEEP_EVAL_EVERY", "val_size", "sweep_config", "Plan", "seeded",
-    "grid_plan", "run_plan", "run_seeds", "run_grid",
-    "train_seconds", "mean_or_nan", "final_accuracies", "seed_summary", "markdown_table", "model_from",
-    "eval_accuracy", "cached_numbers",
-    # review
-    "review_plan", "review_runs", "baseline_plan", "baseline_runs", "torch_bn_plan", "torch_bn_run",
-    # lr_sweep
-    "LRS", "QUICK_LRS", "PLACEMENT_LRS", "GRID_SEED", "Placement", "CONV_LAYERS", "PLACEMENTS", "PLACEMENT_BY_KEY",
-    "SWEEP_NETWORKS", "EXPLORER_PLACEMENTS", "QUICK_EXPLORER_PLACEMENTS", "placement", "placement_config",
-    "lr_sweep_plan", "lr_sweep_runs", "placement_plan", "explorer_plan", "sweep_rows", "placement_configs",
-    "placement_grid", "grid_settings", "Grid", "compute_grid", "grid_summary",
-    # paper_mnist
-    "MLP_STEPS", "MLP_BATCH", "MLP_LR", "MLP_INIT_STD", "MLP_EVAL_EVERY", "MLP_PROBE_EVERY", "QUICK_MLP_STEPS",
-    "MLP_PILOT_STEPS", "MLP_PILOT_LRS", "MLP_PILOT_STDS", "NETWORKS", "paper_mlp_config", "mlp_pilot_config",
-    "percentile_drift", "pilot_plan", "chosen_plan", "paper_mnist_runs",
-    # what_bn_does
-    "NOISE", "NOISY_LRS", "BATCH_SIZES", "QUICK_BATCH_SIZES", "BATCH_N_TRAIN", "BATCH_LR_AT_64", "noisy_bn_configs",
-    "noisy_plan", "noisy_runs", "batch_lr", "batch_size_config", "batch_size_plan", "batch_size_sweep",
-    "run_test_data", "batch_stats_accuracy", "population_statistics", "inference_accuracies",
-    # regularisation
-    "REG_N_TRAIN", "REG_EPOCHS", "REG_LR", "REG_DROPOUT", "REG_VARIANTS", "regularisation_config",
-    "regularisation_plan", "regularisation_runs", "training_accuracy",
-    # fashion
-    "FASHION", "FASHION_LRS", "D2L_SETTINGS", "D2L_PUBLISHED", "fashion_review_plan", "fashion_review_runs",
-    "fashion_lr_plan", "fashion_lr_runs", "d2l_config", "d2l_plan", "d2l_runs",
-]

@@ -3,12 +3,11 @@ that chooses its learning rate on held-out images, and how far its layers' input
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from bnreview.config import TrainConfig, for_profile, is_quick, seeds
-from bnreview.experiments.common import Plan, grid_plan, mean_or_nan, run_plan, seeded, val_size
-from bnreview.findings.core import pilot_choice
-from bnreview.probes import PERCENTILES
+from bnreview.config import TrainConfig, for_profile, is_quick
+from bnreview.experiments.common import Plan, grid_plan, run_plan, seeded, seeds, val_size
+from bnreview.criteria import pilot_choice
 from bnreview.train import History
 
 MLP_STEPS = 50_000
@@ -21,6 +20,7 @@ QUICK_MLP_STEPS = 600
 MLP_PILOT_STEPS = 3_000  # the short runs that choose the learning rate
 MLP_PILOT_LRS = (0.1, 0.5, 2.0)
 MLP_PILOT_STDS = (0.01, 0.05)
+MLP_INIT_STDS = (0.01, 0.05, 0.5)  # the initialisation grid: pilot-length runs at each network's chosen rate
 NETWORKS = {"without BN": "none", "with BN": "all"}  # the paper's two MLPs: no BN, BN on every hidden layer
 
 
@@ -42,47 +42,44 @@ def mlp_pilot_config(lr: float, init_std: float, bn=(), **changes) -> TrainConfi
                             val_size=val_size(), **changes)
 
 
-def percentile_drift(history: History, layer: str, unit: bool = True, skip: int = 0) -> dict[str, float]:
-    """How much a layer's input to its nonlinearity moves during training, from the probes.
-
-    For the 15th, 50th and 85th percentiles (of one unit, or of the whole layer with
-    ``unit=False``): ``range`` is max - min over the probes after the first ``skip``,
-    ``step`` the mean absolute change between consecutive probes; ``mean_range`` and
-    ``mean_step`` average them over the three percentiles.
-    """
-    prefix = "unit_p" if unit else "p"
-    out = {}
-    for p in PERCENTILES:
-        values = history.probes[layer][f"{prefix}{p}"][skip:]
-        out[f"range_p{p}"] = max(values) - min(values)
-        out[f"step_p{p}"] = mean_or_nan([abs(b - a) for a, b in zip(values, values[1:])])
-    out["mean_range"] = mean_or_nan([out[f"range_p{p}"] for p in PERCENTILES])
-    out["mean_step"] = mean_or_nan([out[f"step_p{p}"] for p in PERCENTILES])
-    return out
-
-
 def pilot_plan() -> Plan:
     """The pilot: ``{(init_std, lr, "none"|"all"): [seed 0]}``, 3,000 steps each, holding out ``VAL_SIZE`` images."""
     return grid_plan({(std, lr, bn): mlp_pilot_config(lr, std, bn) for std in MLP_PILOT_STDS
                       for lr in MLP_PILOT_LRS for bn in ("none", "all")}, seed_list=[0])
 
 
-def chosen_plan(choice: dict) -> tuple[Plan, Plan]:
-    """The runs the pilot's ``choice`` decides: both networks at the chosen lr over the seeds, and seed 0
-    of both at the runner-up lr: ``(runs, check)``."""
-    runs = {name: seeded(paper_mlp_config(bn, lr=choice["lr"])) for name, bn in NETWORKS.items()}
-    check = {name: seeded(paper_mlp_config(bn, lr=choice["runner_up"]), seeds()[:1]) for name, bn in NETWORKS.items()}
-    return runs, check
+def chosen_plan(choice: dict) -> tuple[Plan, Plan, Plan, Plan]:
+    """The runs the pilot's ``choice`` decides, over the seeds unless said: ``(runs, own, check, init)``.
 
-
-def paper_mnist_runs() -> tuple[dict, dict, dict, dict]:
-    """Every run of the paper-MNIST chapter: ``(pilot, runs, check, choice)``.
-
-    ``pilot``: the runs of :func:`pilot_plan`; ``choice``: the learning rate (and runner-up) chosen on
-    the validation images by :func:`bnreview.findings.pilot_choice`; ``runs`` and ``check``: the runs
-    of :func:`chosen_plan`.
+    ``runs``: both networks at the rate chosen for the network without BN (the paper's comparison, one rate
+    for both); ``own``: the network with BN at its own chosen rate (the same runs when the rates agree);
+    ``check``: both at the runner-up rate, first seed only; ``init``: ``{(init_std, network): [...]}``, pilot-length
+    runs of each network at its own chosen rate for every scale of ``MLP_INIT_STDS``.
     """
+    rate = {"without BN": choice["lr"], "with BN": choice["bn_lr"]}
+    runs = {name: seeded(paper_mlp_config(bn, lr=choice["lr"])) for name, bn in NETWORKS.items()}
+    own = {"with BN": seeded(paper_mlp_config("all", lr=rate["with BN"]))}
+    check = {name: seeded(paper_mlp_config(bn, lr=choice["runner_up"]), seeds()[:1]) for name, bn in NETWORKS.items()}
+    init = grid_plan({(std, name): mlp_pilot_config(rate[name], std, bn) for std in MLP_INIT_STDS
+                      for name, bn in NETWORKS.items()})
+    return runs, own, check, init
+
+
+@dataclass(frozen=True)
+class MlpRuns:
+    """Every run of the paper-MNIST chapter, by role (see :func:`pilot_plan` and :func:`chosen_plan`)."""
+
+    pilot: dict  # {(init_std, lr, "none"|"all"): [History]}, first seed
+    runs: dict  # {"without BN": [...], "with BN": [...]} at the rate chosen for the network without BN
+    own: list  # the network with BN at its own chosen rate, one History per seed
+    check: dict  # both networks at the runner-up rate, first seed
+    init: dict  # {(init_std, network): [History per seed]}, pilot-length runs at each network's own rate
+    choice: dict  # bnreview.criteria.pilot_choice
+
+
+def paper_mnist_runs() -> MlpRuns:
+    """The pilot, then every run its choice (:func:`bnreview.criteria.pilot_choice`, on validation) decides."""
     pilot = run_plan(pilot_plan())
     choice = pilot_choice(pilot, MLP_INIT_STD)
-    runs, check = (run_plan(plan) for plan in chosen_plan(choice))
-    return pilot, runs, check, choice
+    runs, own, check, init = (run_plan(plan) for plan in chosen_plan(choice))
+    return MlpRuns(pilot, runs, own["with BN"], check, init, choice)

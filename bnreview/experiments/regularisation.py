@@ -1,7 +1,9 @@
 """Runs of the chapter on regularisation (paper Sec. 3.4 and 4.2.1): does BN let dropout go?
 
-LeNet on a training set small enough to overfit, with BN, dropout, both or neither, and the
-accuracy of each final network on its own training images (the other side of the train-test gap).
+LeNet on a training set small enough to overfit, with BN, dropout, both or neither, each at its own
+learning rate chosen on held-out images by a one-seed pilot (the protocol's rule: never by hand,
+never on the test set), and the accuracy of each final network on its own training images (the
+other side of the train-test gap).
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
-from bnreview.config import TrainConfig, data_split, for_profile
-from bnreview.experiments.common import Plan, cached_numbers, eval_accuracy, grid_plan, model_from, run_plan
+from bnreview.config import TrainConfig, data_split, for_profile, pick
+from bnreview.experiments.common import (Plan, cached_numbers, eval_accuracy, grid_plan, model_from, run_plan, seeds,
+                                        val_size)
+from bnreview.criteria import best_by_validation
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
 
 REG_N_TRAIN = 2_000
 REG_EPOCHS = 15
-REG_LR = 0.3  # a rate at which both networks train on the subset (lr 0.9 makes the last epoch's accuracy erratic)
+REG_LRS = (0.1, 0.3, 0.9)  # the pilot's rates: each variant trains at the one best on the validation images
 REG_DROPOUT = 0.5
 REG_VARIANTS = {  # label -> (BN layers, dropout)
     "neither": ((), 0.0),
@@ -26,23 +30,39 @@ REG_VARIANTS = {  # label -> (BN layers, dropout)
 }
 
 
-def regularisation_config(bn=(), dropout: float = 0.0, **changes) -> TrainConfig:
-    """The review's LeNet (tanh, plain SGD, batch 64) at lr ``REG_LR`` on a fixed ``REG_N_TRAIN``-image
-    subset for ``REG_EPOCHS`` epochs, long enough to fit it (nearly) completely, with BN on all four
-    layers or none and dropout or none. Quick profile: 500 images, 3 epochs."""
-    config = TrainConfig(**{"lr": REG_LR, "bn": bn, "dropout": dropout, "batch_size": 64, "epochs": REG_EPOCHS,
-                            "n_train": REG_N_TRAIN, **changes})
+def regularisation_config(bn=(), dropout: float = 0.0, lr: float = REG_LRS[1], **changes) -> TrainConfig:
+    """The review's LeNet (tanh, plain SGD, batch 64) at ``lr`` on a fixed ``REG_N_TRAIN``-image subset
+    for ``REG_EPOCHS`` epochs, long enough to fit it (nearly) completely, with BN on all four layers or
+    none and dropout or none; ``VAL_SIZE`` other training images held out to choose ``lr``.
+    Quick profile: 500 images, 3 epochs."""
+    config = TrainConfig(**{"lr": lr, "bn": bn, "dropout": dropout, "batch_size": 64, "epochs": REG_EPOCHS,
+                            "n_train": REG_N_TRAIN, "val_size": val_size(), **changes})
     return for_profile(config, quick_n_train=500, quick_epochs=3)
 
 
-def regularisation_plan(seed_list: Iterable[int] | None = None) -> Plan:
-    """``{variant: [config per seed]}`` for the four variants of ``REG_VARIANTS``."""
-    return grid_plan({name: regularisation_config(bn, p) for name, (bn, p) in REG_VARIANTS.items()}, seed_list)
+def reg_pilot_plan() -> Plan:
+    """The pilot: ``{(variant, lr): [the first seed]}`` over ``REG_LRS`` (two of them in the quick profile)."""
+    return grid_plan({(name, lr): regularisation_config(bn, p, lr=lr) for name, (bn, p) in REG_VARIANTS.items()
+                      for lr in pick(REG_LRS, REG_LRS[1:])}, seed_list=seeds()[:1])
+
+
+def reg_choice(pilot: dict[tuple[str, float], list[History]]) -> dict[str, float]:
+    """Each variant's learning rate: its pilot's best on the validation images (:func:`best_by_validation`)."""
+    return {name: best_by_validation({lr: runs for (variant, lr), runs in pilot.items() if variant == name})
+            for name in REG_VARIANTS}
+
+
+def regularisation_plan(choice: dict[str, float], seed_list: Iterable[int] | None = None) -> Plan:
+    """``{variant: [config per seed]}`` for the four variants of ``REG_VARIANTS``, each at ``choice[variant]``
+    (the pilot's run is the first seed's)."""
+    return grid_plan({name: regularisation_config(bn, p, lr=choice[name]) for name, (bn, p) in REG_VARIANTS.items()},
+                     seed_list)
 
 
 def regularisation_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:
-    """The runs of :func:`regularisation_plan`: ``{variant: [History per seed]}``."""
-    return run_plan(regularisation_plan(seed_list))
+    """The pilot, then the runs of :func:`regularisation_plan` at the rates it chose: ``{variant: [History per
+    seed]}`` (each run's config holds its rate)."""
+    return run_plan(regularisation_plan(reg_choice(run_plan(reg_pilot_plan())), seed_list))
 
 
 def training_accuracy(history: History) -> float:

@@ -27,14 +27,14 @@ def baseline_plan(seed_list: Iterable[int] | None = None) -> Plan:
     return {"LeNet": review_plan(seed_list)["no BN"]}
 
 
-def torch_bn_plan() -> Plan:
-    """The review's LeNet + BN with torch.nn's BatchNorm instead of ours, seed 0 (the LeNet + BN chapter's check)."""
-    return {"torch BN": [review_config(bn="all", bn_impl="torch")]}
+def torch_bn_plan(seed_list: Iterable[int] | None = None) -> Plan:
+    """The review's LeNet + BN with torch.nn's BatchNorm instead of ours, over the seeds: paired with the review's BN runs."""
+    return {"torch BN": seeded(review_config(bn="all", bn_impl="torch"), seed_list)}
 
 
-def torch_bn_run() -> History:
-    """The run of :func:`torch_bn_plan`."""
-    return run_plan(torch_bn_plan())["torch BN"][0]
+def torch_bn_runs(seed_list: Iterable[int] | None = None) -> list[History]:
+    """The runs of :func:`torch_bn_plan`, one per seed."""
+    return run_plan(torch_bn_plan(seed_list))["torch BN"]
 
 
 def baseline_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[History]]:

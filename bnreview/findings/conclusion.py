@@ -73,6 +73,6 @@ def conclusion_findings(chapters: dict[str, dict]) -> dict:
                "show the paper's advantage either")
     return {"table": "\n".join(table), "found": "\n".join(f"- {s} ({{doc}}`{doc}`)" for doc, s in found),
             "ledger": ledger_markdown(claims), "evidence": evidence_markdown(claims),
-            "verdict_counts": verdict_counts(claims), "n_claims": len(rows_judged),
+            "verdict_counts": verdict_counts(claims), "n_claims": len(rows_judged), "judged": rows_judged,
             "answer": f"{answer}. {chapters['fashion']['headline']}.",
             "review_conclusion": REVIEW_CONCLUSION}

@@ -13,7 +13,8 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from bnreview.findings.core import (Spread, compare, final_accuracy, log_steps, over_runs, pilot_choice, reaches_sooner, spread,
+from bnreview.criteria import pilot_choice
+from bnreview.findings.core import (Spread, compare, percentile_drift, final_accuracy, log_steps, over_runs, reaches_sooner, spread,
                                     steps_to_accuracy, train_minutes)
 from bnreview.findings.ledger import Claim, Test
 from bnreview.findings.wording import (lenet_setting, listing, lr_label, mlp_setting, seeds_label, seeds_text,
@@ -23,12 +24,12 @@ from bnreview.train import History
 PM_LAYER = "fc3"  # the paper's "last hidden layer"
 PM_LENET_LAYER = "fc1"  # LeNet's first fully connected layer
 PM_LATE = 0.02  # the drift is measured from this fraction of training on (after the first fast move)
+PM_MEDIAN_FROM = 0.1  # the protocol's "mlp-steadier": the median's movement from this fraction of training (step 5,000)
 PM_EARLY = (0.02, 0.10)  # fractions of training at which the test accuracy is compared
 PM_NORMAL_BAND = 2 * statistics.NormalDist().inv_cdf(0.85)  # the 15th-85th percentile band of N(0, 1): 2.07 wide
 PM_NETWORKS = ("without BN", "with BN")
 MLP_FASTER_ACCURACY = 0.95  # the protocol's "mlp-faster": steps to this test accuracy
 PM_LENETS = ("LeNet, no BN", "LeNet + BN")
-PAPER_MNIST_INPUT = "\"a 28x28 binary image as input\" (Sec. 4.1)"
 PAPER_MNIST_OPTIMISER = ("\"a version of Stochastic Gradient Descent with momentum\" is the only optimiser the paper "
                          "says it used, for Inception (Sec. 4.2); for MNIST it states neither the optimiser nor the "
                          "learning rate")
@@ -162,9 +163,7 @@ def _late_index(history: History, fraction: float) -> int:
 
 def drift_late(histories: Sequence[History], layer: str, fraction: float = PM_LATE) -> Spread:
     """How far one unit's input moves from ``fraction`` of training on: per run, the range (max - min) of each of
-    its 15th, 50th and 85th percentiles over the probes, averaged over the three (``experiments.percentile_drift``)."""
-    from bnreview.experiments import percentile_drift
-
+    its 15th, 50th and 85th percentiles over the probes, averaged over the three (:func:`percentile_drift`)."""
     return over_runs(histories, lambda h: percentile_drift(h, layer, skip=_late_index(h, fraction))["mean_range"])
 
 
@@ -187,6 +186,52 @@ def steadiness(nobn: Sequence[History], bn: Sequence[History], layer: str, fract
                     }.get(drift.direction, "the runs do not show BN changing how much this unit's input moves")
     return {"text": text, "verdict": verdict_text, "steadier": drift.direction == "lower", "drift": drift,
             "late_step": late}
+
+
+def median_movement(history: History, layer: str, fraction: float = PM_MEDIAN_FROM) -> float:
+    """The protocol's "mlp-steadier" measure of one unit's input: the total movement of its median between
+    consecutive probes from ``fraction`` of training on, in units of its mean 15th-85th percentile spread over
+    those probes, as a natural log (one unit of it is a factor e)."""
+    p, start = history.probes[layer], _late_index(history, fraction)
+    median = p["unit_p50"][start:]
+    width = statistics.fmean(p["unit_p85"][i] - p["unit_p15"][i] for i in range(start, len(p["unit_p50"])))
+    moved = sum(abs(b - a) for a, b in zip(median, median[1:]))
+    return math.log(moved / width) if moved > 0 and width > 0 else math.nan
+
+
+def median_steadier(nobn: Sequence[History], bn: Sequence[History], layer: str = PM_LAYER) -> Test:
+    """The "mlp-steadier" test: the median's movement (:func:`median_movement`) with BN against without, paired."""
+    move = {name: over_runs(runs, lambda h: median_movement(h, layer)) for name, runs in (("nobn", nobn), ("bn", bn))}
+    return Test("mlp-steadier", compare(move["nobn"], move["bn"]), label=f"{layer}, unit 0")
+
+
+def scale_ranges(init: dict, network: str) -> Spread:
+    """Per seed, the range (max - min, points) of ``network``'s final validation accuracy over the initial scales
+    of ``init`` (``{(init_std, network): [History per seed]}``); a diverged run counts as 0%."""
+    stds = sorted({s for s, name in init if name == network})
+    by_seed: dict[int, list[float]] = {}
+    for std in stds:
+        for h in init[std, network]:
+            by_seed.setdefault(h.config.get("seed", 0), []).append(0.0 if h.diverged else 100 * h.final_val_acc)
+    seeds = sorted(seed for seed, values in by_seed.items() if len(values) == len(stds))
+    return spread((max(by_seed[s]) - min(by_seed[s]) for s in seeds), seeds)
+
+
+def initialisation_findings(init: dict) -> dict:
+    """Is BN less sensitive to the initial scale? Per seed, each network's range of validation accuracy over the
+    scales (:func:`scale_ranges`), compared paired: the protocol's "careful-initialisation"."""
+    ranges = {name: scale_ranges(init, name) for name in PM_NETWORKS}
+    cmp = compare(ranges[PM_NETWORKS[0]], ranges[PM_NETWORKS[1]])
+    first = next(iter(init.values()))[0]
+    stds = listing(sorted({s for s, _ in init}))
+    text = (f"Trained {len(first.step_loss):,} steps from initial weights of σ {stds}, each network at its own chosen "
+            f"rate. " + cmp.text("without BN", "with BN", "The range of validation accuracy over the scales, per seed",
+                                 unit=" points"))
+    verdict = {"lower": "with BN the outcome depends less on the initial scale",
+               "higher": "with BN the outcome depends more on the initial scale"}.get(
+        cmp.direction, "the runs do not show BN changing how much the outcome depends on the initial scale")
+    return {"init_text": text + ".", "init_verdict": verdict, "init_stds": stds,
+            "init_test": Test("careful-initialisation", cmp)}
 
 
 def _chapter_values(pilot: dict, runs: dict, check: dict, lenet: dict, choice: dict) -> dict:
@@ -215,13 +260,39 @@ def _chapter_values(pilot: dict, runs: dict, check: dict, lenet: dict, choice: d
             "check_minutes": train_minutes(h for r in check.values() for h in r)}
 
 
-def paper_mnist_findings(pilot: dict, runs: dict, check: dict, lenet: dict) -> dict:
+def _protocol_tests(nobn: Sequence[History], bn: Sequence[History], own: Sequence[History], init: dict | None,
+                    choice: dict) -> dict:
+    """The protocol's measurements beyond the chapter's figures: BN at its own rate ("mlp-higher"), the median's
+    movement ("mlp-steadier") and the initial scales ("careful-initialisation"), with their sentences."""
+    v = initialisation_findings(init) if init else {
+        "init_text": "", "init_verdict": "", "init_stds": "",
+        "init_test": Test("careful-initialisation", why_not="no initialisation grid given")}
+    if own:
+        own_cmp = compare(final_accuracy(nobn), final_accuracy(own))
+        v["higher_test"] = Test("mlp-higher", own_cmp, label=f"lr {choice['lr']:g} without BN, {choice['bn_lr']:g} with")
+        v["own_text"] = own_cmp.text(f"without BN (lr {choice['lr']:g})",
+                                     f"with BN at its own rate (lr {choice['bn_lr']:g})") + "."
+    else:
+        v["higher_test"] = Test("mlp-higher", why_not="no runs of the network with BN at its own chosen rate given")
+        v["own_text"] = ""
+    v["steady_test"] = steady = median_steadier(nobn, bn)
+    v["median_text"] = ("The protocol measures the same thing as the total movement of the median from step "
+                        f"{nobn[0].probe_steps[_late_index(nobn[0], PM_MEDIAN_FROM)]:,} on, in units of the unit's "
+                        "15th-85th spread, as a log. "
+                        + steady.comparison.text("without BN", "with BN", "Its movement", unit="") + ".")
+    return v
+
+
+def paper_mnist_findings(pilot: dict, runs: dict, check: dict, lenet: dict, own: Sequence[History] = (),
+                         init: dict | None = None) -> dict:
     """Every value and sentence of the paper-MNIST chapter, its claims, "What we learned" and its headline.
 
     ``pilot``: ``{(init_std, lr, bn): [History]}`` (``experiments.mlp_pilot_config`` over ``MLP_PILOT_STDS`` x
     ``MLP_PILOT_LRS`` x bn "none"/"all", seed 0); ``runs``: ``{"without BN": runs, "with BN": runs}`` at the lr
     :func:`pilot_choice` chose (``experiments.paper_mlp_config``, every seed); ``check``: the same two at the
-    runner-up lr (seed 0); ``lenet``: ``{"LeNet, no BN": runs, "LeNet + BN": runs}`` (``config.review_config``).
+    runner-up lr (seed 0); ``lenet``: ``{"LeNet, no BN": runs, "LeNet + BN": runs}`` (``config.review_config``);
+    ``own``: the network with BN at its own chosen rate, every seed; ``init``: ``{(init_std, network): runs}``
+    (``experiments.chosen_plan``'s initialisation grid). Without ``own`` or ``init`` their tests say why not.
     """
     c = runs[PM_NETWORKS[0]][0].config
     choice = pilot_choice(pilot, c["init_std"])
@@ -255,26 +326,21 @@ def paper_mnist_findings(pilot: dict, runs: dict, check: dict, lenet: dict) -> d
                               f"only).")
     le = steadiness(lenet[PM_LENETS[0]], lenet[PM_LENETS[1]], PM_LENET_LAYER)
     v.update(lenet_text=le["text"], lenet_verdict=f"On LeNet ({PM_LENET_LAYER}'s first unit), {le['verdict']}.")
+    v.update(_protocol_tests(nobn, bn, own, init, choice))
     v["headline"] = (f"On the paper's own MNIST network (lr {choice['lr']:g}, chosen on validation; {seeds_text(n)}, "
                      f"{c['steps']:,} steps), {f1['final_cmp'].text('without BN', 'with BN')}; at that learning rate "
                      f"{main['verdict']}.")
     v["claims"] = [
         Claim("BN trains the paper's MNIST network faster and to a higher accuracy", PAPER_MNIST_ACCURACY,
               REVIEW_MNIST, f"{f1['final']} {f1['reach']}",
-              (Test("mlp-higher", why_not=f"both networks trained at lr {choice['lr']:g}, the rate chosen for the "
-                    "network without BN; the protocol compares each at its own rate chosen on validation"),
-               Test("mlp-faster", compare(log_steps(nobn, MLP_FASTER_ACCURACY), log_steps(bn, MLP_FASTER_ACCURACY)),
+              (v["higher_test"], Test("mlp-faster", compare(log_steps(nobn, MLP_FASTER_ACCURACY), log_steps(bn, MLP_FASTER_ACCURACY)),
                     label=f"{100 * MLP_FASTER_ACCURACY:g}%, lr {choice['lr']:g}")), "paper_mnist"),
         Claim("BN steadies the input of the last hidden layer's sigmoid", PAPER_MNIST_STABLE, REVIEW_MNIST,
               f"At lr {choice['lr']:g} ({seeds_label(nobn)}): {main['verdict']}. At lr "
               f"{lr_label(choice['runner_up'])} ({seeds_label(check[PM_NETWORKS[0]])}): {ru['verdict']}.",
-              (Test("mlp-steadier", why_not=f"the chapter measures the range each percentile sweeps from "
-                    f"{100 * PM_LATE:g}% of training on, not the protocol's movement of the median from step 5,000 in "
-                    "units of its spread"),),
-              "paper_mnist"),
-        Claim("less careful about initialisation", PAPER_MNIST_INIT, "not tested", v["pilot_scale"],
-              (Test("careful-initialisation", why_not="the pilot trains one seed per initial scale and rate; the "
-                    "protocol's per-seed range over three scales needs its seeds"),), "paper_mnist"),
+              (v["steady_test"],), "paper_mnist"),
+        Claim("less careful about initialisation", PAPER_MNIST_INIT, "not tested", v["init_text"] or v["pilot_scale"],
+              (v["init_test"],), "paper_mnist"),
     ]
     v["learned"] = "\n".join(f"- {s}" for s in (
         f"The learning rate was chosen on {v['val_size']} held-out validation images: lr {choice['lr']:g} for the "

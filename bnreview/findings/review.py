@@ -18,7 +18,7 @@ from bnreview.train import History
 
 LECUN_ERROR = 0.95  # % test error of LeNet-5 on MNIST without distortions (LeCun et al. 1998)
 REVIEW_ACCURACY = 98.0  # % "The overall total test accuracy of the model is 98%" (the review, with and without BN)
-IMPL_SAME_POINTS = 0.1  # two implementations end "the same" when their accuracies differ by less than this
+IMPL_SAME_POINTS = protocol.entry("implementation").smallest  # the equivalence margin, in points
 IMPL_SAME_TIME = 0.1  # ... and their times per epoch by less than this fraction
 PAPER_ACCURACY_CLAIM = ("on its MNIST network (3 sigmoid layers, not LeNet), \"Batch Normalization helps the network "
                         "train faster and achieve higher accuracy\" (Figure 1(a)); on ImageNet, BN-Inception reaches "
@@ -100,48 +100,44 @@ def baseline_findings(history: History, seed_runs: Sequence[History]) -> dict:
     return v
 
 
-def implementation_findings(ours: History, theirs: History) -> dict:
-    """Our BN against torch.nn.BatchNorm on the same run (same seed and setting): time per epoch, accuracy,
-    step losses, and a verdict on the review's "no significant difference" (accuracies within
-    ``IMPL_SAME_POINTS`` points and times per epoch within ``IMPL_SAME_TIME``)."""
-    if ours.config.get("seed", 0) != theirs.config.get("seed", 0):
-        raise ValueError("the two implementations must be compared on runs of the same seed")
-    ratio = seconds_per_epoch([ours]) / seconds_per_epoch([theirs])
-    points = 100 * (ours.final_test_acc - theirs.final_test_acc)
-    n_steps = min(len(ours.step_loss), len(theirs.step_loss))
-    diffs = [abs(a - b) for a, b in zip(ours.step_loss, theirs.step_loss)]
-    same_acc, same_time = abs(points) < IMPL_SAME_POINTS, abs(ratio - 1) < IMPL_SAME_TIME
-    v = {"impl_ratio": ratio, "impl_points": points, "impl_ours_acc": 100 * ours.final_test_acc,
-         "impl_torch_acc": 100 * theirs.final_test_acc, "impl_ours_sec": seconds_per_epoch([ours]),
-         "impl_torch_sec": seconds_per_epoch([theirs]), "impl_steps": n_steps,
+def implementation_findings(ours: Sequence[History], theirs: Sequence[History]) -> dict:
+    """Our BN against torch.nn.BatchNorm, paired by seed (same setting, initial weights and batches): final
+    accuracy over the seeds (the protocol's equivalence test), the first pair's step losses and test accuracies
+    compared step by step, and time per epoch (``IMPL_SAME_POINTS`` points and ``IMPL_SAME_TIME`` give the
+    chapter's descriptive bars)."""
+    pairs = {h.config.get("seed", 0): h for h in theirs}
+    if not ours or sorted(pairs) != sorted(h.config.get("seed", 0) for h in ours):
+        raise ValueError("the two implementations must be compared on runs of the same seeds")
+    first, first_theirs = ours[0], pairs[ours[0].config.get("seed", 0)]
+    theirs = [pairs[h.config.get("seed", 0)] for h in ours]
+    ratio = seconds_per_epoch(ours) / seconds_per_epoch(theirs)
+    accuracy = compare(final_accuracy(theirs), final_accuracy(ours))
+    diffs = [abs(a - b) for a, b in zip(first.step_loss, first_theirs.step_loss)]
+    same_time = abs(ratio - 1) < IMPL_SAME_TIME
+    v = {"impl_ratio": ratio, "impl_points": accuracy.difference, "impl_ours_acc": accuracy.b.mean,
+         "impl_torch_acc": accuracy.a.mean, "impl_ours_sec": seconds_per_epoch(ours),
+         "impl_torch_sec": seconds_per_epoch(theirs), "impl_steps": min(len(first.step_loss), len(first_theirs.step_loss)),
          "impl_loss_diff": max(diffs) if diffs else math.nan,
-         "impl_same_epochs": sum(a == b for a, b in zip(ours.test_acc, theirs.test_acc)),
-         "impl_epochs": min(len(ours.test_acc), len(theirs.test_acc)), "impl_seed": ours.config.get("seed", 0),
-         "impl_same_acc": int(same_acc), "impl_same_time": int(same_time), "impl_same_points": IMPL_SAME_POINTS,
-         "impl_same_time_pct": 100 * IMPL_SAME_TIME}
-    v["impl_swing"] = epoch_time_swing([ours, theirs])
-    v["impl_text"] = (f"Our BN against torch.nn.BatchNorm (seed {v['impl_seed']}, one run each): final test accuracy "
-                      f"{v['impl_ours_acc']:.2f}% against {v['impl_torch_acc']:.2f}% ({points:+.2f} points), "
-                      f"{v['impl_ours_sec']:.1f} s against {v['impl_torch_sec']:.1f} s per training epoch (ratio "
-                      f"{ratio:.2f}); the accuracies {'differ by less' if same_acc else 'differ by more'} than "
-                      f"{IMPL_SAME_POINTS:g} points and the times {'by less' if same_time else 'by more'} than "
-                      f"{100 * IMPL_SAME_TIME:g}%" + time_caveat(v["impl_swing"]))
-    n = min(len(ours.test_acc), len(theirs.test_acc))
-    v["impl_test"] = Test("implementation", why_not=f"one run each (seed {v['impl_seed']}): no interval; the "
-                          f"protocol's equivalence test needs {protocol.entry('implementation').seeds} seeds a side"
-                          if n else "no run")
+         "impl_same_epochs": sum(a == b for a, b in zip(first.test_acc, first_theirs.test_acc)),
+         "impl_epochs": min(len(first.test_acc), len(first_theirs.test_acc)), "impl_seed": first.config.get("seed", 0),
+         "impl_n": len(ours), "impl_same_time": int(same_time), "impl_same_points": IMPL_SAME_POINTS,
+         "impl_same_time_pct": 100 * IMPL_SAME_TIME, "impl_interval": accuracy.interval_text()}
+    v["impl_swing"] = epoch_time_swing([*ours, *theirs])
+    v["impl_text"] = (f"Over {seeds_text(len(ours))}, our BN ends at {accuracy.b.text()} and torch.nn.BatchNorm at "
+                      f"{accuracy.a.text()} ({accuracy.interval_text()}); a training epoch takes "
+                      f"{v['impl_ours_sec']:.1f} s against {v['impl_torch_sec']:.1f} s (ratio {ratio:.2f})"
+                      + time_caveat(v["impl_swing"]))
+    v["impl_test"] = Test("implementation", accuracy)
     return v
 
 
-def review_findings(base_runs: Sequence[History], bn_runs: Sequence[History], torch_run: History) -> dict:
+def review_findings(base_runs: Sequence[History], bn_runs: Sequence[History], torch_runs: Sequence[History]) -> dict:
     """Every value and sentence of the LeNet + BN chapter, its claims, "What we learned" and a "headline".
 
     ``base_runs``/``bn_runs``: the review's runs without BN and with BN on all four layers, one per seed (the
-    same seeds); ``torch_run``: the BN run with torch.nn.BatchNorm, compared with the BN run of its seed.
+    same seeds); ``torch_runs``: the BN runs with torch.nn.BatchNorm, the same seeds, paired with ``bn_runs``.
     """
-    ours = next((h for h in bn_runs if h.config.get("seed", 0) == torch_run.config.get("seed", 0)), None)
-    if ours is None:
-        raise ValueError("bn_runs holds no run of torch_run's seed")
+    ours = bn_runs[0]
     final = compare(final_accuracy(base_runs), final_accuracy(bn_runs))
     first = compare(epoch_accuracy(base_runs, 1), epoch_accuracy(bn_runs, 1))
     loss = compare(over_runs(base_runs, lambda h: h.test_loss[-1]), over_runs(bn_runs, lambda h: h.test_loss[-1]))
@@ -160,13 +156,13 @@ def review_findings(base_runs: Sequence[History], bn_runs: Sequence[History], to
                "bn_setting": runs_setting([ours])}
     slower = "slower" if ratio > 1 else "faster"
     runs_each = f"median over {len(bn_runs)} runs each" if len(bn_runs) > 1 else "one run each"
-    swing = epoch_time_swing([*base_runs, *bn_runs, torch_run])
+    swing = epoch_time_swing([*base_runs, *bn_runs])
     v["time_swing"] = swing
     v["time_text"] = (f"A training epoch takes {sec_bn:.1f} s with BN against {sec_base:.1f} s without ({runs_each}; "
                       f"ratio BN / no BN {ratio:.2f}): BN is "
                       f"{abs(ratio - 1) * 100:.0f}% {slower} per epoch; "
                       + "times read from training runs, not a benchmark" + time_caveat(swing))
-    impl = implementation_findings(ours, torch_run)
+    impl = implementation_findings(bn_runs, torch_runs)
     v.update(impl)
     v["accuracy_verdict"] = ("BN ends higher" if final.direction == "higher" else
                              "BN ends lower" if final.direction == "lower" else
