@@ -150,3 +150,30 @@ def test_a_student_sees_the_figures_and_the_numbers(browser, lab, chapter):  # n
                                     " .jp-MarkdownOutput [data-mime-type=\"application/vnd.jupyter.stderr\"]').length;")
     assert not errors, f"{chapter}: {errors} numbers failed to evaluate"
     assert ":name: fig-" not in text and "```" not in text, f"{chapter}: directives shown as text"
+
+
+def wait_for(driver, script: str, timeout: float, what: str, *args):
+    """Poll ``script`` (given ``args``) until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := driver.execute_script(script, *args)):
+        assert time.monotonic() < deadline, f"{what} after {timeout} s"
+        time.sleep(1)
+    return value
+
+
+_PANEL = "document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)')"
+
+
+def test_a_student_explores_the_grid_and_retrains_on_the_spot(browser, lab):  # noqa: F811
+    run_all(browser, lab, "explorer")
+    wait_for(browser, f"return {_PANEL}.querySelectorAll('.js-plotly-plot .main-svg').length;", 60,
+             "explorer: no plotly chart drawn")
+    image = f"{_PANEL}.querySelector('.widget-image')"
+    wait_for(browser, f"return !!{image};", 60, "explorer: the retraining panel is not shown")
+    before = browser.execute_script(f"return {image}.src;")
+    clicked = browser.execute_script(
+        f"const b = Array.from({_PANEL}.querySelectorAll('.jupyter-widgets button'))"
+        ".find((b) => b.textContent.trim() === 'Train'); if (b) b.click(); return !!b;")
+    assert clicked, "explorer: the panel has no Train button"
+    wait_for(browser, f"const i = {image}; return i.src !== arguments[0] && i.complete && i.naturalWidth > 0;", 300,
+             "explorer: Train drew no curves", before)
