@@ -13,7 +13,10 @@ far from the hardware the trainer is: the FLOPs of one training step of LeNet at
 multiply-adds of its convolutions and matrix products, counted from the layer shapes, forward and
 backward), the GFLOP/s each variant achieves, and the machine's own float32 matrix-product rate.
 
-Run from the repository root:  ``python benchmarks/trainer.py [--n 20000] [--repeats 5]``
+Run from the repository root:  ``python benchmarks/trainer.py [--n 20000] [--repeats 5] [--json PATH]``
+``--json`` also writes each variant's seconds per step (the medians) with the machine that measured
+them: the ledger's "training-time" test reads ``benchmarks/results/trainer.json``
+(:func:`bnreview.experiments.step_seconds`), measured on an idle machine.
 Targets (issue 18): bnreview at least 1.5x the plain loop without BN, and with our BN at least
 1.2x the plain loop with torch's BN. It prints the ratios measured in this run and always exits 0.
 """
@@ -21,6 +24,7 @@ Targets (issue 18): bnreview at least 1.5x the plain loop without BN, and with o
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import statistics
 import sys
@@ -117,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="training images per epoch (default 20,000)")
     parser.add_argument("--repeats", type=int, default=5, help="epochs timed per variant, interleaved (default 5)")
+    parser.add_argument("--json", type=Path, help="also write each variant's seconds per step, with the machine, here")
     args = parser.parse_args()
     if args.n < BATCH or args.repeats < 1:
         parser.error(f"--n must be at least {BATCH} and --repeats at least 1")
@@ -159,6 +164,17 @@ def main() -> None:
     ours_torch = statistics.median(o / t for o, t in zip(times["bnreview, our BN"], times["bnreview, torch BN"]))
     print(f"our BN / torch's BN, both inside bnreview's LeNet: {ours_torch:.3f} (target <= 1.05: "
           f"{'PASS' if ours_torch <= 1.05 else 'MISS'}; benchmarks/bn_impl.py measures it step by step)")
+    if args.json:
+        from dataclasses import asdict
+
+        from bnreview.verify import Machine
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "machine": asdict(Machine.here()), "threads": TRAIN_THREADS, "images": args.n, "batch": BATCH,
+            "repeats": args.repeats, "seconds_per_step": {name: m / steps for name, m in medians.items()},
+            "epoch_seconds": times}, indent=1) + "\n")
+        print(f"seconds per step written to {args.json}")
     peak = sgemm_gflops(TRAIN_THREADS)
     best = max(flops * steps / m / 1e9 for m in medians.values())
     print(f"One training step: {flops / 1e6:.0f} MFLOP (multiply-adds of convolutions and matrix products, x2, "

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from bnreview import experiments as ex
 from bnreview import findings as fd
 from bnreview.page import Page
 from bnreview.train import History
@@ -86,13 +87,29 @@ def test_findings_quote_the_one_usable_range_and_choose_on_validation():
         isinstance(x, (str, int, float)) for x in glued.values())
 
 
+def test_training_time_is_steps_to_97_times_benchmarked_seconds_per_step():
+    step = ex.StepSeconds(no_bn=0.010, bn=0.012, machine="AMD EPYC (AVX2), torch 2.14.1, 1 thread(s), 2026-12-06")
+    v = fd.lr_sweep_findings(sweep(), placement(), step)
+    time = next(t for c in v["claims"] for t in c.tests if t.entry == "training-time")
+    # 200 steps at 12 ms with BN against 300 at 10 ms without, per seed
+    assert time.comparison.difference == pytest.approx(math.log(200 * 0.012 / (300 * 0.010)))
+    assert time.comparison.paired and time.label == "steps to 97% x benchmarked seconds per step"
+
+
+def test_the_benchmark_on_file_is_read_and_its_absence_is_none(tmp_path):
+    assert ex.step_seconds(tmp_path / "none.json") is None
+    on_file = ex.step_seconds()
+    assert on_file is None or 0 < on_file.no_bn < 1 and 0 < on_file.bn < 1 and "torch" in on_file.machine
+
+
 def test_claims_and_learned():
     v = fd.lr_sweep_findings(sweep(), placement())
     claims = {c.topic: c for c in v["claims"]}
     assert claims["larger learning rates"].verdict == "supported"  # at lr 0.9, BN's largest usable: +3 points
     assert claims["larger learning rates"].tests[0].label == "lr 0.9"
     faster = claims["faster training"]
-    assert [t.entry for t in faster.tests] == ["fewer-steps", "first-epoch"] and faster.verdict == "supported"
+    assert [t.entry for t in faster.tests] == ["fewer-steps", "training-time", "first-epoch"]
+    assert faster.verdict == "supported" and faster.tests[1].why_not.startswith("no benchmark of seconds per step")
     assert faster.tests[0].comparison.difference == pytest.approx(math.log(200 / 300))  # each at its best rate
     assert claims["BN before the nonlinearity"].verdict == "supported"
     assert [t.label for t in claims["BN before the nonlinearity"].tests] == ["lr 0.1", "lr 0.9"]

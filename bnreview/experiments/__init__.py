@@ -47,8 +47,8 @@ from bnreview.experiments.paper_mnist import (MLP_BATCH, MLP_EVAL_EVERY, MLP_INI
 from bnreview.experiments.regularisation import (REG_DROPOUT, REG_EPOCHS, REG_LRS, REG_N_TRAIN, REG_VARIANTS,
                                                  reg_choice, reg_pilot_plan, regularisation_config, regularisation_plan,
                                                  regularisation_runs, training_accuracy)
-from bnreview.experiments.review import (baseline_plan, baseline_runs, review_plan, review_runs, torch_bn_plan,
-                                         torch_bn_runs)
+from bnreview.experiments.review import (STEP_SECONDS, StepSeconds, baseline_plan, baseline_runs, review_plan,
+                                         review_runs, step_seconds, torch_bn_plan, torch_bn_runs)
 from bnreview.experiments.what_bn_does import (BATCH_LR_AT_64, BATCH_N_TRAIN, BATCH_SIZES, NOISE, NOISY_LRS,
                                                QUICK_BATCH_SIZES, batch_lr, batch_size_config, batch_size_plan,
                                                batch_size_sweep, batch_stats_accuracy, inference_accuracies,

@@ -5,7 +5,10 @@ Read by the motivation, LeNet + BN, paper-MNIST and conclusion chapters.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 from bnreview.config import review_config
 from bnreview.experiments.common import Plan, run_plan, seeded
@@ -25,6 +28,29 @@ def review_runs(seed_list: Iterable[int] | None = None) -> dict[str, list[Histor
 def baseline_plan(seed_list: Iterable[int] | None = None) -> Plan:
     """The baseline chapter's runs: the review's LeNet without BN, one config per seed."""
     return {"LeNet": review_plan(seed_list)["no BN"]}
+
+
+STEP_SECONDS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "trainer.json"
+
+
+@dataclass(frozen=True)
+class StepSeconds:
+    """Seconds per training step of LeNet (batch 64, ``train()``), without BN and with ours, and where measured."""
+
+    no_bn: float
+    bn: float
+    machine: str
+
+
+def step_seconds(path: Path = STEP_SECONDS) -> StepSeconds | None:
+    """The seconds per step an idle run of ``benchmarks/trainer.py --json`` measured (interleaved repeats, one
+    process per variant, the same memory format), or None without the file (an installed package)."""
+    if not path.exists():
+        return None
+    found = json.loads(path.read_text())
+    m, seconds = found["machine"], found["seconds_per_step"]
+    return StepSeconds(seconds["bnreview, no BN"], seconds["bnreview, our BN"],
+                       f"{m['cpu']} ({m['kind']}), torch {m['torch']}, {found['threads']} thread(s), {m['date'][:10]}")
 
 
 def torch_bn_plan(seed_list: Iterable[int] | None = None) -> Plan:

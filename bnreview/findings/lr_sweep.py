@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from bnreview import experiments, explorer
 from bnreview.criteria import TRAINS_ACCURACY, best_by_validation, trains
-from bnreview.findings.core import (Spread, compare, final_accuracy, largest_usable_lr, log_steps, over_runs,
+from bnreview.findings.core import (Spread, compare, final_accuracy, largest_usable_lr, log_steps, over_runs, spread,
                                     reaches_sooner, steps_to_accuracy, train_minutes, usable_lrs, usable_range_text,
                                     weight_growth, weight_norms)
 from bnreview.findings.ledger import Claim, Test
@@ -196,11 +196,34 @@ def sweep_table(results: dict, accuracies: Sequence[float] = (0.97, 0.98)) -> st
     return "\n".join(rows)
 
 
-def lr_sweep_findings(results: dict, placement: dict, without: str = LR_NO_BN, with_: str = LR_BN,
-                      norm_layer: str = LR_NORM_LAYER, norm_lrs: Sequence[float] = LR_NORM_LRS) -> dict:
+def benchmark_text(step) -> str:
+    """The benchmarked seconds per step (``experiments.StepSeconds`` or None) in a sentence."""
+    if step is None:
+        return "No benchmark of seconds per step is on file, so the ledger does not test training time"
+    return (f"An idle benchmark (`benchmarks/trainer.py`, {step.machine}) times a training step at "
+            f"{1e3 * step.no_bn:.2f} ms without BN and {1e3 * step.bn:.2f} ms with our BN; the ledger's "
+            "training-time test multiplies each seed's steps to 97% by them")
+
+
+def training_time_test(nobn: Sequence[History], bn: Sequence[History], step) -> Test:
+    """The protocol's "training-time": per seed, log(steps to 97% x seconds per step), the seconds from an idle
+    benchmark (``step``: ``experiments.StepSeconds``; its machine and milliseconds are the chapter's to state), not
+    from the training runs; paired by seed."""
+    if step is None:
+        return Test("training-time", why_not="no benchmark of seconds per step on file (benchmarks/results/trainer.json)")
+    a, b = log_steps(nobn, TRAINS_ACCURACY), log_steps(bn, TRAINS_ACCURACY)
+    return Test("training-time", compare(spread((x + math.log(step.no_bn) for x in a.values), a.seeds),
+                                         spread((x + math.log(step.bn) for x in b.values), b.seeds)),
+                label="steps to 97% x benchmarked seconds per step")  # a stable name: results.json keys on it
+
+
+def lr_sweep_findings(results: dict, placement: dict, step: experiments.StepSeconds | None = None,
+                      without: str = LR_NO_BN, with_: str = LR_BN, norm_layer: str = LR_NORM_LAYER,
+                      norm_lrs: Sequence[float] = LR_NORM_LRS) -> dict:
     """Every value and sentence of the learning-rate chapter, its claims and its "What we learned".
 
-    ``results``: ``experiments.lr_sweep()``; ``placement``: ``experiments.placement_grid()``.
+    ``results``: ``experiments.lr_sweep()``; ``placement``: ``experiments.placement_grid()``; ``step``: seconds per
+    training step from ``benchmarks/trainer.py`` (``experiments.step_seconds()``), for the training-time test.
     """
     lrs = sorted({lr for _, lr in results})
     n = min(len(r) for r in results.values())
@@ -224,7 +247,7 @@ def lr_sweep_findings(results: dict, placement: dict, without: str = LR_NO_BN, w
     # the best learning rate of each network, chosen on the validation images; the test accuracy only reports it
     best_no, best_bn = best_lr_by_validation(results, without), best_lr_by_validation(results, with_)
     end = compare(final_accuracy(results[without, best_no]), final_accuracy(results[with_, best_bn]))
-    v.update(nobn_best_lr=best_no, bn_best_lr=best_bn)
+    v.update(nobn_best_lr=best_no, bn_best_lr=best_bn, step_text=benchmark_text(step))
     v["best_compare"] = (f"At the learning rate each network does best at on the {v['val_size']} validation images "
                          f"(lr {best_no:g} without BN, {best_bn:g} with BN), " + end.text("without BN", "with BN")
                          + " (after one epoch)")
@@ -249,6 +272,7 @@ def lr_sweep_findings(results: dict, placement: dict, without: str = LR_NO_BN, w
               (Test("fewer-steps", compare(log_steps(results[without, best_no], TRAINS_ACCURACY),
                                            log_steps(results[with_, best_bn], TRAINS_ACCURACY)),
                     label=f"lr {best_no:g} without BN, {best_bn:g} with, chosen on validation"),
+               training_time_test(results[without, best_no], results[with_, best_bn], step),
                *([Test("first-epoch", review)] if review is not None else [])), "lr_sweep"),
         Claim("BN before the nonlinearity", "\"we add the BN transform immediately before the nonlinearity\" "
               "(Sec. 3.2)", "BN \"is applied to the output of the 3 convolutional layers and the first fully "
