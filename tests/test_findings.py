@@ -242,10 +242,10 @@ def conclusion_inputs(final_clear=0, lr_shift=1.0, speed_shift=-0.5):
 
 def test_conclusion_collects_every_chapter_and_the_ledger():
     v = fd.conclusion_findings(conclusion_inputs())
-    assert v["n_claims"] == 20 and v["verdict_counts"] == "2 supported, 18 not tested"
+    assert v["n_claims"] == 23 and v["verdict_counts"] == "2 supported, 21 not tested"  # 3 depth tests: no runs yet
     assert "| Does BN allow larger learning rates? | \"not noticed\" | from 0.9 to 3 ({doc}`lr_sweep`) |" in v["table"]
     assert "- noisy ({doc}`what_bn_does`)" in v["found"] and "- norms grow ({doc}`lr_sweep`)" in v["found"]
-    assert v["ledger"].count("\n") == 21  # header, rule, twenty tests
+    assert v["ledger"].count("\n") == 24  # header, rule, 23 tests
     assert "- it was the data ({doc}`fashion`)" in v["found"] and v["answer"].endswith(". it was the data.")
     assert v["answer"].startswith("The review's \"not noticed\" holds for what it measured")
     assert "the range of usable learning rates and the speed of training" in v["answer"]
