@@ -217,4 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing was cached", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head` closed the pipe: stop quietly (Python's documented recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0

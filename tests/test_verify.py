@@ -156,3 +156,14 @@ def test_the_built_book_says_which_machine_built_it_and_what_reproduced(tmp_path
     assert "5 reproduced, every one." in build_sentence(committed, rebuilt)
     monkeypatch.setenv("BNREVIEW_QUICK", "1")
     assert build_sentence(committed, rebuilt).startswith("This copy was built in the quick profile")
+
+
+def test_a_closed_pipe_ends_the_report_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "results.json"  # 3,000 rows: far more than a pipe holds, so the report outlives `head`
+    path.write_text(results(*(result(f"first-epoch (setting {i})") for i in range(3000))).to_json())
+    shell = f"{sys.executable} -m bnreview verify --committed {path} --rebuilt {path} | head -c 10 >/dev/null"
+    done = subprocess.run(shell, shell=True, capture_output=True, text=True, timeout=120)
+    assert done.stderr == ""
