@@ -3,7 +3,7 @@
 ``TrainConfig(lr=0.9, bn="all")`` validates every field when it is built (a bad value fails
 at once, naming what is accepted); every field is part of the cache key. The quick profile
 (``BNREVIEW_QUICK=1``, CI's short notebook runs) shrinks a config to a data subset and few
-epochs (:func:`for_profile`) and runs the first seed only (:func:`seeds`). :func:`data_split`
+epochs (:func:`for_profile`). :func:`data_split`
 gives the images a config trains on, holds out for validation, or tests on: the held-out images
 and a reduced training set are fixed by their own seeds, whatever the run's seed.
 """
@@ -19,12 +19,10 @@ from dataclasses import asdict, dataclass, fields, replace
 import torch
 
 from bnreview.data import DATASETS, TRAIN_SIZE, load_mnist
-from bnreview.models import (ACTIVATIONS, BN_IMPLS, BN_POSITIONS, MODELS, LeNet, PaperMLP, init_gaussian,
-                             resolve_bn_layers)
+from bnreview.models import (ACTIVATIONS, BN_IMPLS, BN_POSITIONS, MLP_DEPTH, MODELS, LeNet, PaperMLP, bn_layers,
+                             init_gaussian, resolve_bn_layers)
 
 QUICK_ENV = "BNREVIEW_QUICK"
-SEEDS = (0, 1, 2)  # leftover: the runs' seeds are experiments.SEEDS (the protocol's ten); deleted with the next change
-# to the training path, since any code change in this module retrains every run (cache.code_version)
 SUBSET_SEED = 1234  # fixes which images a reduced training set holds, whatever the run's seed
 VALIDATION_SEED = 4321  # fixes which training images are held out for validation, whatever the run's seed
 PARTS = ("train", "validation", "test")
@@ -64,11 +62,6 @@ def review_config(**changes) -> TrainConfig:
     """
     return for_profile(TrainConfig(**{"lr": 0.9, "epochs": 10, "batch_size": 64, "probe_every": 50, **changes}),
                        quick_epochs=2)
-
-
-def seeds(full: Sequence[int] = SEEDS) -> tuple[int, ...]:
-    """The seeds a chapter runs: all of them in a full run, the first one in the quick profile."""
-    return tuple(full[:1]) if is_quick() else tuple(full)
 
 
 def pick(full: Sequence, quick: Sequence) -> tuple:
@@ -140,6 +133,7 @@ class TrainConfig:
     batch_size: int = 64
     momentum: float = 0.0
     weight_decay: float = 0.0
+    lr_decay: float = 1.0  # after every epoch the learning rate is multiplied by this (exponential decay); 1: constant
     bn: tuple[str, ...] = ()
     bn_impl: str = "ours"
     bn_position: str = "before"
@@ -156,6 +150,7 @@ class TrainConfig:
     dataset: str = "mnist"  # "mnist" or "fashion-mnist" (bnreview.data.DATASETS)
     val_size: int = 0  # training images held out for validation (never trained on); 0: none
     dropout: float = 0.0  # LeNet only: dropout probability on the inputs of fc1 and fc2; 0: none
+    hidden_layers: int = MLP_DEPTH  # the MLP's hidden layers of 100 units (the paper's: 3); LeNet's depth is fixed
 
     def __post_init__(self):
         def need(ok: bool, name: str, accepted: str):
@@ -180,14 +175,18 @@ class TrainConfig:
             need(isinstance(getattr(self, name), str) and getattr(self, name) in accepted, name,
                  ", ".join(map(repr, accepted)))
 
-        choice("model", tuple(MODELS))
+        choice("model", MODELS)
         choice("dataset", tuple(DATASETS))
-        object.__setattr__(self, "bn", resolve_bn_layers(self.bn, MODELS[self.model]))
+        integer("hidden_layers", 1, "an integer >= 1 (the MLP's hidden layers)")
+        need(self.model == "mlp" or self.hidden_layers == MLP_DEPTH, "hidden_layers",
+             f"{MLP_DEPTH} for LeNet (only the MLP's depth can change)")
+        object.__setattr__(self, "bn", resolve_bn_layers(self.bn, bn_layers(self.model, self.hidden_layers)))
         real("lr", lambda v: v > 0, "a finite number > 0")
         integer("epochs", 1, "an integer >= 1")
         integer("batch_size", 2, "an integer >= 2 (BN needs two examples to compute a variance)")
         real("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")
         real("weight_decay", lambda v: v >= 0, "a finite number >= 0")
+        real("lr_decay", lambda v: 0 < v <= 1, "a number in (0, 1] (1: a constant learning rate)")
         choice("bn_impl", BN_IMPLS)
         choice("bn_position", BN_POSITIONS)
         choice("activation", tuple(ACTIVATIONS))
@@ -219,7 +218,10 @@ class TrainConfig:
         """A freshly initialised network as this config describes it (seed the RNG first for a fixed start)."""
         kwargs = dict(bn=self.bn, bn_impl=self.bn_impl, bn_position=self.bn_position, activation=self.activation,
                       bn_noise=self.bn_noise, noise_seed=self.seed)
-        model = PaperMLP(**kwargs) if self.model == "mlp" else LeNet(**kwargs, dropout=self.dropout)
+        if self.model == "mlp":
+            model = PaperMLP(**kwargs, depth=self.hidden_layers)
+        else:
+            model = LeNet(**kwargs, dropout=self.dropout)
         return model if self.init_std is None else init_gaussian(model, self.init_std)
 
     def to_dict(self) -> dict:
@@ -243,7 +245,8 @@ class TrainConfig:
                   else f"{self.steps:,} step{'s' if self.steps != 1 else ''}")
         text = f"lr {self.lr:g}, {bn}, batch {self.batch_size}, {length}, {data} images, seed {self.seed}"
         if self.model != "lenet":
-            text = f"{self.model} ({self.activation}), " + text
+            depth = "" if self.hidden_layers == MLP_DEPTH else f", {self.hidden_layers} hidden layers"
+            text = f"{self.model} ({self.activation}{depth}), " + text
         if self.dataset != "mnist":
             text = f"{DATASETS[self.dataset].display}: " + text
         if self.val_size:
@@ -252,6 +255,10 @@ class TrainConfig:
             text += f", dropout {self.dropout:g}"
         if self.momentum:
             text += f", momentum {self.momentum:g}"
+        if self.weight_decay:
+            text += f", weight decay {self.weight_decay:g}"
+        if self.lr_decay != 1:
+            text += f", lr x{self.lr_decay:g} per epoch"
         if self.init_std is not None:
             text += f", init N(0, {self.init_std:g}^2)"
         return text

@@ -26,11 +26,24 @@ from torch.autograd.function import once_differentiable
 from bnreview import batchnorm
 
 BN_LAYERS = ("conv1", "conv2", "conv3", "fc1")
-MLP_LAYERS = ("fc1", "fc2", "fc3")  # PaperMLP's hidden layers
-MODELS = {"lenet": BN_LAYERS, "mlp": MLP_LAYERS}  # model name -> layers that can take BN
+MLP_DEPTH = 3  # the paper's MLP: three hidden layers
+MODELS = ("lenet", "mlp")
 BN_IMPLS = ("ours", "torch")
 BN_POSITIONS = ("before", "after")
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+
+
+def mlp_layers(depth: int = MLP_DEPTH) -> tuple[str, ...]:
+    """The hidden layers of a :class:`PaperMLP` with ``depth`` of them: fc1, fc2, ..."""
+    return tuple(f"fc{i}" for i in range(1, depth + 1))
+
+
+MLP_LAYERS = mlp_layers()  # the paper's MLP's hidden layers: fc1, fc2, fc3
+
+
+def bn_layers(model: str, depth: int = MLP_DEPTH) -> tuple[str, ...]:
+    """The layers of ``model`` ("lenet", or "mlp" with ``depth`` hidden layers) that can take BN."""
+    return BN_LAYERS if model == "lenet" else mlp_layers(depth)
 
 
 def resolve_bn_layers(bn: str | Iterable[str] | None, layers: tuple[str, ...] = BN_LAYERS) -> tuple[str, ...]:
@@ -278,26 +291,31 @@ class LeNet(_BNNet):
 
 
 class PaperMLP(_BNNet):
-    """The network of the paper's MNIST experiment (Sec. 4.1, Figure 1).
+    """The network of the paper's MNIST experiment (Sec. 4.1, Figure 1), and deeper ones like it.
 
     28x28 input, flattened -> fc1 100 -> fc2 100 -> fc3 100 -> out 10, sigmoid units by
-    default, BN on any of the hidden layers fc1, fc2, fc3 (``"all"``: every one). Same
+    default, BN on any of the hidden layers fc1, fc2, fc3 (``"all"``: every one). ``depth``
+    hidden layers instead of 3 give the same network made deeper (fc1 ... fc{depth}), the
+    depth chapter's; with the default 3 it is built exactly as before depth existed. Same
     ``forward(x, record)`` protocol as :class:`LeNet`: ``record`` collects each hidden
     layer's input to its nonlinearity, so :func:`bnreview.probes.probe` works unchanged.
     """
 
     def __init__(self, bn=(), bn_impl: str = "ours", bn_position: str = "before", activation: str = "sigmoid",
-                 bn_noise: float = 0.0, noise_seed: int = 0, width: int = 100, side: int = 28):
+                 bn_noise: float = 0.0, noise_seed: int = 0, width: int = 100, side: int = 28,
+                 depth: int = MLP_DEPTH):
         super().__init__()
-        self.bn_layers = resolve_bn_layers(bn, MLP_LAYERS)
+        if not (isinstance(depth, int) and depth >= 1):
+            raise ValueError(f"depth={depth!r} is invalid; accepted: an integer >= 1 (hidden layers)")
+        self.layers = mlp_layers(depth)
+        self.bn_layers = resolve_bn_layers(bn, self.layers)
         _check_choice("bn_impl", bn_impl, BN_IMPLS)
         _check_choice("bn_position", bn_position, BN_POSITIONS)
         _check_choice("activation", activation, tuple(ACTIVATIONS))
         self.bn_position = bn_position
-        bias = {layer: not (layer in self.bn_layers and bn_position == "before") for layer in MLP_LAYERS}
-        self.fc1 = nn.Linear(side * side, width, bias=bias["fc1"])
-        self.fc2 = nn.Linear(width, width, bias=bias["fc2"])
-        self.fc3 = nn.Linear(width, width, bias=bias["fc3"])
+        for i, layer in enumerate(self.layers):  # created in this order, so a seed gives the same start as ever
+            bias = not (layer in self.bn_layers and bn_position == "before")
+            setattr(self, layer, nn.Linear(side * side if i == 0 else width, width, bias=bias))
         self.out = nn.Linear(width, 10)
         self.bn = nn.ModuleDict({layer: bn_module("BatchNorm1d", width, bn_impl) for layer in self.bn_layers})
         self.noise = noise_modules(self.bn_layers, bn_noise, noise_seed)
@@ -305,8 +323,8 @@ class PaperMLP(_BNNet):
 
     def forward(self, x: torch.Tensor, record: dict | None = None) -> torch.Tensor:
         """Logits for a batch ``[N, 1, 28, 28]`` (or ``[N, 784]``)."""
-        x = x.flatten(1)
-        for layer in MLP_LAYERS:
+        x = x.flatten(1)  # (N, 784)
+        for layer in self.layers:  # -> (N, width)
             x = self.block(layer, getattr(self, layer)(x), record)
         return self.out(x)
 

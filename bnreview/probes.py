@@ -3,7 +3,8 @@
 :func:`probe` runs a fixed batch through the network in training mode and returns, per layer,
 the mean, std and 15/50/85th percentiles of the input to the nonlinearity (and of one fixed
 unit), the share of saturated units (:func:`saturated`) and the norm of the layer's weights.
-:func:`bnreview.train.train` records them every ``probe_every`` steps into ``History.probes``.
+:func:`bnreview.train.train` records them every ``probe_every`` steps into ``History.probes``, and, in
+runs that probe, every step's update size relative to each layer's weights (:func:`record_updates`).
 """
 
 from __future__ import annotations
@@ -78,3 +79,11 @@ def record_probe(history: History, step: int, stats: dict) -> None:
     for layer, values in stats.items():
         for name, value in values.items():
             history.probes.setdefault(layer, {}).setdefault(name, []).append(value)
+
+
+def record_updates(history: History, before: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> None:
+    """Append each layer's update ``||W - W_before|| / ||W_before||`` (``before``: its weights before the step) to
+    ``history.update_size``."""
+    for layer, old in before.items():
+        size = torch.linalg.vector_norm(weights[layer].detach() - old) / torch.linalg.vector_norm(old)
+        history.update_size.setdefault(layer, []).append(size.item())

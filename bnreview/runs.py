@@ -4,8 +4,8 @@ Each chapter's entry in :data:`CHAPTERS` returns the plans (:data:`bnreview.expe
 ``{key: [TrainConfig per seed]}``) of the experiments functions that chapter calls; the chapters
 run those same plans (``ex.review_runs()`` is ``run_plan(review_plan())``), so the two cannot
 drift apart, and ``python -m bnreview runs --check-log`` fails a build whose chapters asked for a
-run the registry does not list. Two stages are known only after training: the paper's MLP runs
-and the regularisation chapter's variants, at the learning rates their pilots choose. Until a
+run the registry does not list. Three stages are known only after training: the paper's MLP runs,
+the regularisation chapter's variants and the depth chapter's networks, at the learning rates their pilots choose. Until a
 pilot's runs are cached, the chapter lists the pilot and says what follows (:class:`Pending`);
 ``precompute`` trains the pilot first, then lists again.
 
@@ -26,6 +26,7 @@ from bnreview.cache import cache_key, entry_path, load_cached
 from bnreview.config import TrainConfig, steps_per_epoch
 from bnreview.data import TRAIN_SIZE
 from bnreview.findings import TRY_LR
+from bnreview.models import MLP_DEPTH
 from bnreview.criteria import pilot_choice
 
 
@@ -59,6 +60,12 @@ def _regularisation() -> list:
                    "the four variants at the learning rates their pilot chooses, over the seeds")
 
 
+def _depth() -> list:
+    """The pilot; every network at every depth at its chosen rate once every pilot run is cached (else a Pending)."""
+    return _staged(ex.depth_pilot_plan(), lambda pilot: [ex.depth_plan(ex.depth_choice(pilot))],
+                   "each network at every depth at the learning rate its pilot chooses, over the seeds")
+
+
 # chapter -> the plans of the experiments its notebook calls (conclusion: every chapter it summarises)
 CHAPTERS: dict[str, Callable[[], list]] = {
     "motivation": lambda: [ex.review_plan()],
@@ -72,6 +79,7 @@ CHAPTERS: dict[str, Callable[[], list]] = {
     "what_bn_does": lambda: [ex.noisy_plan(), ex.batch_size_plan()],
     "regularisation": _regularisation,
     "fashion": lambda: [ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.review_plan()],
+    "depth": _depth,
     "conclusion": lambda: [ex.review_plan(), ex.torch_bn_plan(), ex.lr_sweep_plan(), ex.placement_plan(),
                            *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(), *_regularisation(),
                            ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.d2l_plan()],
@@ -102,19 +110,21 @@ COST_FIT = ("AMD EPYC (AVX2), 2 cores, torch 2.14.1, 2026-12-06: LeNet from benc
 
 
 def features(config: TrainConfig) -> tuple[float, float, float, float, float]:
-    """What a run does, in the units of :data:`COST`: steps, training images, training images times the share
-    of layers with BN, images evaluated (test and validation), probes."""
+    """What a run does, in the units of :data:`COST`: steps (times the MLP's hidden layers over the paper's 3),
+    training images, training images times the share of layers with BN, images evaluated (test and validation),
+    probes."""
     images = (TRAIN_SIZE - config.val_size) if config.n_train is None else config.n_train
     per_epoch = steps_per_epoch(images, config.batch_size)
     steps = config.steps if config.steps is not None else config.epochs * per_epoch
     epochs = -(-steps // per_epoch)
-    bn_share = len(config.bn) / (4 if config.model == "lenet" else 3)
+    layers = 1.0 if config.model == "lenet" else config.hidden_layers / MLP_DEPTH  # a deeper MLP costs more per step
+    bn_share = len(config.bn) / (4 if config.model == "lenet" else MLP_DEPTH)
     evaluated = epochs * (TEST_SIZE + config.val_size)
     if config.eval_every:
         evaluated += (steps // config.eval_every + 1) * TEST_SIZE
     probes = steps // config.probe_every + 1 if config.probe_every else 0
     trained = steps * config.batch_size
-    return steps, trained, trained * bn_share, evaluated, probes
+    return steps * layers, trained, trained * bn_share, evaluated, probes
 
 
 def expected_seconds(config: TrainConfig) -> float:

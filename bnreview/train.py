@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from bnreview.config import TrainConfig, check_device, data_split, steps_per_epoch
 from bnreview.data import batches
-from bnreview.probes import PROBE_BATCH, probe, record_probe
+from bnreview.models import bn_layers
+from bnreview.probes import PROBE_BATCH, probe, record_probe, record_updates
 
 PROGRESS_ENV = "BNREVIEW_PROGRESS"  # "0" hides progress bars (the book's build sets it: a bar frozen in a page helps nobody)
 # Intra-op threads while training. PyTorch's CPU kernels split their reductions by thread, so
@@ -81,6 +82,9 @@ class History:
     eval_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)  # per epoch, on the held-out images (config.val_size > 0)
     val_loss: list[float] = field(default_factory=list)
+    # layer -> every step's update relative to the weights it changed, ||W_after - W_before|| / ||W_before||,
+    # recorded with the probes (probe_every > 0): with BN after a layer, growing weights shrink it (Sec. 3.3)
+    update_size: dict[str, list[float]] = field(default_factory=dict)
     state_dict: dict | None = field(default=None, repr=False, compare=False)
 
     def train_config(self) -> TrainConfig:
@@ -176,12 +180,14 @@ def train(
     callback: Callable[[int, History], None] | None = None,
     stop: threading.Event | None = None,
     on_step: Callable[[int], None] | None = None,
+    inspect: Callable[[int, torch.nn.Module, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> History:
     """Train a fresh network as ``config`` says and return its :class:`History` (final weights in ``state_dict``).
 
     ``callback(epoch, history)`` runs after each epoch (live plots), ``on_step(steps_done)``
-    after each SGD step (progress displays). Setting ``stop`` ends the run after the current
-    batch with ``stopped=True``; what was learned is kept. Training runs on ``TRAIN_THREADS``
+    after each SGD step (progress displays), ``inspect(step, model, x, y)`` between each backward pass
+    and its update (a measurement along the run; it must leave weights, gradients and buffers as they
+    were). Setting ``stop`` ends the run after the current batch with ``stopped=True``; what was learned is kept. Training runs on ``TRAIN_THREADS``
     CPU threads (the process's setting is restored afterwards).
     With ``config.steps`` the run ends after that many steps, mid-epoch if need be (the
     partial epoch gets its own entry in the per-epoch lists).
@@ -190,7 +196,7 @@ def train(
     threads = torch.get_num_threads()
     torch.set_num_threads(TRAIN_THREADS)
     try:
-        return _Run(config, stop, on_step).train(progress, callback)
+        return _Run(config, stop, on_step, inspect).train(progress, callback)
     finally:
         torch.set_num_threads(threads)
 
@@ -198,8 +204,9 @@ def train(
 class _Run:
     """One training run's state: the network, its optimiser, its data and the History being filled."""
 
-    def __init__(self, config: TrainConfig, stop: threading.Event | None, on_step: Callable[[int], None] | None):
-        self.config, self.stop, self.on_step = config, stop, on_step
+    def __init__(self, config: TrainConfig, stop: threading.Event | None, on_step: Callable[[int], None] | None,
+                 inspect: Callable | None = None):
+        self.config, self.stop, self.on_step, self.inspect = config, stop, on_step, inspect
         self.device = check_device(config.device)  # before any data is loaded: a bad device fails at once
         torch.manual_seed(config.seed)
         self.model = config.build_model().to(self.device)
@@ -215,6 +222,8 @@ class _Run:
         self.epochs = config.epochs if config.steps is None else -(-config.steps // per_epoch)
         self.total_steps = self.epochs * per_epoch if config.steps is None else config.steps
         self.probe_x = self.test[0][:PROBE_BATCH].to(self.device)
+        layers = bn_layers(config.model, config.hidden_layers) if config.probe_every else ()
+        self.weights = {layer: getattr(self.model, layer).weight for layer in layers}  # whose update sizes are recorded
         self.eval_seconds = 0.0  # evaluations within the current epoch: kept out of its training time
 
     def train(self, progress: bool, callback: Callable[[int, History], None] | None) -> History:
@@ -251,13 +260,20 @@ class _Run:
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.inspect is not None:
+                self.inspect(len(history.step_loss) + 1, model, x, y)
+            before = {layer: w.detach().clone() for layer, w in self.weights.items()}
             self.optimizer.step()
+            record_updates(history, before, self.weights)
             history.step_loss.append(loss.item())
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
             if self.after_step(len(history.step_loss)):
                 break
         history.epoch_seconds.append(time.perf_counter() - start - self.eval_seconds)
+        if self.config.lr_decay != 1:  # exponential decay: each epoch's rate is the last one's times lr_decay
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.config.lr_decay
         epoch_losses = history.step_loss[first_step:]
         history.train_loss.append(sum(epoch_losses) / max(len(epoch_losses), 1))
         history.train_acc.append(correct / max(seen, 1))

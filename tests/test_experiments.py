@@ -29,6 +29,44 @@ def test_paper_mlp_shape_parameters_and_record():
     assert isinstance(plain.act, torch.nn.Sigmoid)
 
 
+def test_a_deeper_mlp_has_depth_hidden_layers_and_the_paper_s_is_unchanged():
+    torch.manual_seed(0)
+    paper = PaperMLP(bn="all")
+    torch.manual_seed(0)
+    three = PaperMLP(bn="all", depth=3)
+    assert all(torch.equal(a, b) for a, b in zip(paper.state_dict().values(), three.state_dict().values()))
+    deep = PaperMLP(bn="all", depth=5)
+    assert deep.bn_layers == ("fc1", "fc2", "fc3", "fc4", "fc5") and deep.fc5.in_features == 100
+    record = {}
+    assert deep(torch.randn(4, 1, 28, 28), record).shape == (4, 10) and len(record) == 5
+    config = TrainConfig(lr=0.1, model="mlp", bn="all", hidden_layers=5)
+    assert config.bn == deep.bn_layers and len(config.build_model().bn) == 5
+    assert "mlp (sigmoid, 5 hidden layers)" in TrainConfig(lr=0.1, model="mlp", activation="sigmoid",
+                                                           hidden_layers=5).describe()
+    with pytest.raises(ValueError, match="depth=0 is invalid; accepted: an integer >= 1"):
+        PaperMLP(depth=0)
+
+
+def test_the_depth_pilot_chooses_each_network_s_rate_at_each_depth_on_validation():
+    def run(val: float, test: float, diverged: bool = False) -> History:
+        return History(config={}, val_acc=[val], test_acc=[test], diverged=diverged)
+
+    pilot = {(2, 0.1, "without BN"): [run(0.90, 0.99)], (2, 1.0, "without BN"): [run(0.95, 0.90)],
+             (2, 0.1, "with BN"): [run(0.96, 0.90)], (2, 1.0, "with BN"): [run(0.99, 0.90, diverged=True)],
+             (8, 0.1, "without BN"): [run(0.50, 0.50)], (8, 1.0, "without BN"): [run(0.10, 0.10)],
+             (8, 0.1, "with BN"): [run(0.93, 0.93)], (8, 1.0, "with BN"): [run(0.97, 0.97)]}
+    choice = ex.depth_choice(pilot)  # on validation, never the test set; a diverged run counts as 0
+    assert choice == {(2, "with BN"): 0.1, (2, "without BN"): 1.0, (8, "with BN"): 1.0, (8, "without BN"): 0.1}
+    plan = ex.depth_plan(choice)
+    assert [c.seed for c in plan[8, "with BN"]] == list(ex.seeds())
+    config = plan[8, "with BN"][0]
+    assert (config.hidden_layers, config.lr, config.bn, config.val_size) == (8, 1.0, MLP_LAYERS + (
+        "fc4", "fc5", "fc6", "fc7", "fc8"), ex.val_size())
+    assert config == ex.depth_config(8, "all", 1.0)  # seed 0's run is the pilot's: one cache entry
+    assert set(ex.depth_pilot_plan()) == {(d, lr, n) for d in ex.DEPTHS for lr in ex.DEPTH_LRS
+                                         for n in ("without BN", "with BN")}
+
+
 def test_bn_layer_names_depend_on_the_model():
     assert resolve_bn_layers("all", MLP_LAYERS) == ("fc1", "fc2", "fc3")
     assert resolve_bn_layers("fc3,fc1", MLP_LAYERS) == ("fc1", "fc3")

@@ -50,6 +50,11 @@ SMALL = dict(epochs=2, batch_size=32, device="cpu")
         ({"lr": 0.1, "val_size": -1}, "val_size=-1 is invalid"),
         ({"lr": 0.1, "dataset": "cifar"}, "dataset='cifar' is invalid; accepted: 'mnist'"),
         ({"lr": 0.1, "dropout": 1.0}, "dropout=1.0 is invalid; accepted: a number in [0, 1)"),
+        ({"lr": 0.1, "lr_decay": 0}, "lr_decay=0 is invalid; accepted: a number in (0, 1]"),
+        ({"lr": 0.1, "lr_decay": 1.5}, "lr_decay=1.5 is invalid"),
+        ({"lr": 0.1, "hidden_layers": 4}, "hidden_layers=4 is invalid; accepted: 3 for LeNet"),
+        ({"lr": 0.1, "model": "mlp", "hidden_layers": 0}, "hidden_layers=0 is invalid; accepted: an integer >= 1"),
+        ({"lr": 0.1, "model": "mlp", "hidden_layers": 2, "bn": "fc3"}, "unknown BN layer 'fc3'"),
     ],
 )
 def test_config_rejects_bad_values_naming_them(kwargs, message):
@@ -219,6 +224,46 @@ def test_probes_record_layer_statistics_without_changing_the_run():
     norms = probed.probes["conv2"]["weight_norm"]
     assert len(norms) == 5 and norms[-1] == pytest.approx(probed.state_dict["conv2.weight"].norm().item(), rel=1e-5)
     assert norms[0] != norms[-1]  # the weights moved
+
+
+def test_probing_runs_record_every_steps_update_size_relative_to_the_weights():
+    probed = train(TrainConfig(lr=0.1, bn="all", probe_every=8, **SMALL), progress=False)
+    assert train(TrainConfig(lr=0.1, bn="all", **SMALL), progress=False).update_size == {}  # only with probes
+    assert set(probed.update_size) == {"conv1", "conv2", "conv3", "fc1"}
+    assert all(len(sizes) == 32 and all(s > 0 for s in sizes) for sizes in probed.update_size.values())
+    # plain SGD: the update is lr * grad, so its size over the weights' is lr * ||grad|| / ||W||
+    inspected = {}
+
+    def inspect(step, model, x, y):
+        if step == 1:
+            w = model.conv2.weight
+            inspected["size"] = (0.1 * w.grad.norm() / w.norm()).item()
+
+    again = train(TrainConfig(lr=0.1, bn="all", probe_every=8, **SMALL), progress=False, inspect=inspect)
+    assert again.update_size == probed.update_size
+    assert probed.update_size["conv2"][0] == pytest.approx(inspected["size"], rel=1e-5)
+
+
+def test_inspect_sees_every_step_before_its_update_without_changing_the_run():
+    plain = train(TrainConfig(lr=0.1, bn="all", **SMALL), progress=False)
+    seen = []
+
+    def inspect(step, model, x, y):
+        assert model.training and model.conv1.weight.grad is not None and len(x) == len(y) == 32
+        seen.append(step)
+
+    inspected = train(TrainConfig(lr=0.1, bn="all", **SMALL), progress=False, inspect=inspect)
+    assert seen == list(range(1, 33)) and inspected.step_loss == plain.step_loss
+
+
+def test_the_learning_rate_decays_by_lr_decay_after_every_epoch():
+    constant = train(TrainConfig(lr=0.1, **SMALL), progress=False)
+    decayed = train(TrainConfig(lr=0.1, lr_decay=0.5, **SMALL), progress=False)
+    assert decayed.step_loss[:16] == constant.step_loss[:16]  # the first epoch at lr 0.1 ...
+    assert decayed.step_loss[17:] != constant.step_loss[17:]  # ... the second at 0.05
+    halved = train(TrainConfig(lr=0.05, **SMALL), progress=False)  # the second epoch's rate from the start
+    assert halved.step_loss[:16] != decayed.step_loss[:16]
+    assert "lr x0.5 per epoch" in TrainConfig(lr=0.1, lr_decay=0.5).describe()
 
 
 def test_saturation_follows_the_slope():

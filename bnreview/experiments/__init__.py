@@ -15,6 +15,7 @@
   Algorithm 2's population statistics.
 * :mod:`~bnreview.experiments.regularisation`: does BN let dropout go (Sec. 3.4)?
 * :mod:`~bnreview.experiments.fashion`: is MNIST too easy? The review's experiment on Fashion-MNIST.
+* :mod:`~bnreview.experiments.depth`: is LeNet too shallow? Sigmoid MLPs of 2 to 16 hidden layers.
 
 Results come back as ``{key: [History, ...]}`` (one History per seed). The quick profile
 (``BNREVIEW_QUICK=1``) shrinks every grid, seed list and run; the full settings are the
@@ -31,6 +32,8 @@ from bnreview.experiments.common import (SEEDS, SWEEP_EVAL_EVERY, VAL_SIZE, Plan
                                          final_accuracies, grid_plan, mean_or_nan, model_from,
                                          run_grid, run_plan, run_seeds, seed_summary, seeded, seeds, sweep_config,
                                          val_size)
+from bnreview.experiments.depth import (DEPTH_ACCURACY, DEPTH_EVAL_EVERY, DEPTH_LRS, DEPTH_STEPS, DEPTHS, DepthRuns,
+                                        depth_choice, depth_config, depth_pilot_plan, depth_plan, depth_runs)
 from bnreview.experiments.fashion import (D2L_PUBLISHED, D2L_SETTINGS, FASHION, FASHION_LRS, d2l_config, d2l_plan,
                                           d2l_runs, fashion_lr_plan, fashion_lr_runs, fashion_review_plan,
                                           fashion_review_runs)
