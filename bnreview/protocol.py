@@ -9,12 +9,12 @@ Written 2026-12-06, before the ten-seed runs it specifies; :data:`CHANGES` lists
 changed after its runs existed, with the date and the reason. A later change goes there too.
 
 Why ten seeds: with three, complete separation of two groups has an exact permutation p of 0.10,
-so no comparison could reach a verdict at 5%, let alone after correction: with the 23 entries,
-Holm's strictest level is 0.05 / 23 = 0.0022 (the ledger corrects over its tests, a few more
+so no comparison could reach a verdict at 5%, let alone after correction: with the 25 entries,
+Holm's strictest level is 0.05 / 25 = 0.002 (the ledger corrects over its tests, a few more
 where an entry is measured at several settings). With ten pairs, the paired t interval at that
-level is about +/-1.3 standard deviations of the paired differences wide (t quantile 4.2, over the
+level is about +/-1.4 standard deviations of the paired differences wide (t quantile 4.3, over the
 square root of 10; ``tests/test_protocol.py`` checks it), so an entry reaches a verdict when its
-smallest effect is more than about 1.3 such deviations: the reruns report the deviations they find
+smallest effect is more than about 1.4 such deviations: the reruns report the deviations they find
 beside each verdict.
 """
 
@@ -69,6 +69,10 @@ class Untested:
 REVIEW = "LeNet-5 (tanh), MNIST, plain SGD lr 0.9, batch 64, 10 epochs, 55,000 training images (5,000 held out)"
 SWEEP = "LeNet-5 (tanh), MNIST, plain SGD, batch 64, one epoch of 55,000 images (859 steps)"
 MLP = "the paper's MLP (3 x 100 sigmoid units), MNIST 28x28, plain SGD, batch 60, 50,000 steps"
+LANDSCAPE = ("the sweep's LeNet runs at lr 0.9 (the review's) and 0.1, without and with BN on all four layers, "
+             "replayed; every 50 steps, on that step's batch (the paper does not say which batch), from the weights "
+             "before the update, the loss and its gradient at the points W - eta g for eta = 0.5, 1, ..., 4 times the "
+             "learning rate (the paper's range, '[1/2, 4] x step size'); one test per learning rate")
 DEPTH = ("fully connected sigmoid networks on MNIST 28x28 with 2, 4, 8 and 16 hidden layers of 100 units, without "
          "BN and with BN before every sigmoid, PyTorch's default initialisation for both; plain SGD, batch 60, 10,000 "
          "steps, 5,000 training images held out; each network at its own rate, the best on those images of "
@@ -157,16 +161,17 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("depth-accuracy", "BN's advantage grows with depth (is LeNet too shallow?)",
           "at every depth, BN reaches a higher final accuracy than the network without it, each at its own rate",
           f"{DEPTH}; final test accuracy (%), one test per depth", "without BN", "with BN", True, +1, 0.3,
-          "points", chapter="fashion"),
+          "points", chapter="depth"),
     Entry("depth-trend", "BN's advantage grows with depth (is LeNet too shallow?)",
           "BN's advantage in final accuracy grows with depth, as the review's explanation implies",
           f"{DEPTH}; per seed, the least-squares slope of BN's advantage in final test accuracy (points) over "
           "log2(depth)", "no growth (slope 0)", "the seeds' slopes", True, +1, 0.25, "points per doubling",
-          chapter="fashion"),
+          chapter="depth"),
     Entry("depth-steps", "BN's advantage grows with depth (is LeNet too shallow?)",
           "at every depth, BN reaches 90% test accuracy in fewer steps, each at its own rate",
-          f"{DEPTH}; steps to 90% test accuracy (evaluated every 250 steps), as log(steps), one test per depth",
-          "without BN", "with BN", True, -1, 0.095, "log steps (10%)", chapter="fashion"),
+          f"{DEPTH}; steps to 90% test accuracy (evaluated every 250 steps; a run that never gets there counts "
+          "at its length, 10,000), as log(steps), one test per depth",
+          "without BN", "with BN", True, -1, 0.095, "log steps (10%)", chapter="depth"),
     Entry("implementation", "our BN against torch.nn.BatchNorm",
           "our BatchNorm and torch.nn.BatchNorm give the same results",
           f"{REVIEW}, BN on all four layers; final test accuracy (%)", "torch.nn.BatchNorm", "ours", True, +1,
@@ -180,6 +185,15 @@ ENTRIES: tuple[Entry, ...] = (
           "LeNet-5 with BN, 20,000 images, batch 8 to 256; each run evaluated twice (the same weights): test "
           "accuracy (%) with Algorithm 2's statistics and with the moving averages", "moving averages",
           "Algorithm 2", True, +1, 0.1, "points", kind="non-inferiority", chapter="what_bn_does"),
+    Entry("landscape-loss", "BN smooths the loss landscape (Santurkar et al. 2018)",
+          "with BN the loss varies less along the gradient direction",
+          f"{LANDSCAPE}; per probe, the range (max - min) of the loss along the line; per run, the mean over the "
+          "probes, as a log", "without BN", "with BN", True, -1, 0.22, "log (25%)", chapter="what_bn_does"),
+    Entry("landscape-gradient", "BN smooths the loss landscape (Santurkar et al. 2018)",
+          "with BN the gradient is more predictive: it changes less along its own direction",
+          f"{LANDSCAPE}; per probe, the largest l2 distance between the gradient there and the gradient along the "
+          "line (their 'gradient predictiveness'); per run, the mean over the probes, as a log", "without BN",
+          "with BN", True, -1, 0.22, "log (25%)", chapter="what_bn_does"),
 )
 
 UNTESTED: tuple[Untested, ...] = (
@@ -232,6 +246,14 @@ CHANGES: tuple[Change, ...] = (
     *(Change(WRITTEN, depth, "added, with its measurement, before any run of networks of growing depth exists "
              "(issue 21)", "the review explains BN's missing advantage by LeNet's depth; the book had never varied it")
       for depth in ("depth-accuracy", "depth-trend", "depth-steps")),
+    *(Change(WRITTEN, entry, "added, with its measurement, before any run measures the landscape (issue 21)",
+             "the book's account of why BN helps had not tested the explanation that replaced internal covariate shift")
+      for entry in ("landscape-loss", "landscape-gradient")),
+    Change(WRITTEN, "depth-steps", "a run that never reaches 90% now counts at its length (10,000 steps); the "
+           "entry had said nothing, which would have left such a comparison without an interval",
+           "written while the depth runs were training and before any was read, after a 1,000-step timing check of "
+           "the 16-layer network without BN at lr 0.3 had stayed at chance; counting such a run at its length "
+           "understates BN's advantage, never overstates it"),
     Change(WRITTEN, "careful-initialisation", "the measurement named the full 50,000-step MLP runs; it is now the "
            "pilot's 3,000-step runs, at each network's chosen rate, over the ten seeds (before any of these runs)",
            "sixty runs of 50,000 steps would add about an hour of training to every build; the pilot's length is "

@@ -76,13 +76,13 @@ CHAPTERS: dict[str, Callable[[], list]] = {
     "in_browser": lambda: [ex.lr_sweep_plan(lrs=(TRY_LR,))],
     "lr_sweep": lambda: [ex.lr_sweep_plan(), ex.placement_plan()],
     "paper_mnist": lambda: [ex.review_plan(), *_paper_mnist()],
-    "what_bn_does": lambda: [ex.noisy_plan(), ex.batch_size_plan()],
+    "what_bn_does": lambda: [ex.noisy_plan(), ex.batch_size_plan(), ex.landscape_plan()],
     "regularisation": _regularisation,
     "fashion": lambda: [ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.review_plan()],
     "depth": _depth,
     "conclusion": lambda: [ex.review_plan(), ex.torch_bn_plan(), ex.lr_sweep_plan(), ex.placement_plan(),
-                           *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(), *_regularisation(),
-                           ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.d2l_plan()],
+                           *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(), ex.landscape_plan(), *_regularisation(),
+                           ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.d2l_plan(), *_depth()],
     "protocol": lambda: [],
 }
 

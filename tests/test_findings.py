@@ -224,6 +224,8 @@ def conclusion_inputs(final_clear=0, lr_shift=1.0, speed_shift=-0.5):
         test = (fd.Test(e.id, fd.compare(seeded(base), seeded([b + shift for b in base[:4]] + [base[4] + 1.1 * shift])))
                 if shift is not None else fd.Test(e.id, why_not="not in this test"))
         claims.setdefault(e.chapter, []).append(fd.Claim(e.topic, "p", "r", "e", (test,), e.chapter))
+    what_bn_does = claims.pop("what_bn_does")
+    landscape = [c for c in what_bn_does if c.topic.startswith("BN smooths")]  # a typed findings of its own
     return {
         "baseline": chapter(claims=claims.pop("baseline")),
         "motivation": chapter("drift slowed", claims.pop("motivation")),
@@ -233,19 +235,21 @@ def conclusion_inputs(final_clear=0, lr_shift=1.0, speed_shift=-0.5):
         "lr_sweep": chapter(claims=claims.pop("lr_sweep"), speed="BN first", usable_range="from 0.9 to 3",
                             effective={"summary": "norms grow"}),
         "paper_mnist": chapter("mlp", claims.pop("paper_mnist")),
-        "what_bn_does": chapter(claims=claims.pop("what_bn_does"), headline_noisy="noisy", headline_batch="batch",
-                                headline_population="pop"),
+        "what_bn_does": chapter(claims=[c for c in what_bn_does if c not in landscape], headline_noisy="noisy",
+                                headline_batch="batch", headline_population="pop"),
         "regularisation": chapter("reg", claims.pop("regularisation")),
         "fashion": chapter("it was the data", claims.pop("fashion")),
+        "depth": chapter(claims=claims.pop("depth")),
+        "landscape": chapter(claims=landscape),
     }
 
 
 def test_conclusion_collects_every_chapter_and_the_ledger():
     v = fd.conclusion_findings(conclusion_inputs())
-    assert v["n_claims"] == 23 and v["verdict_counts"] == "2 supported, 21 not tested"  # 3 depth tests: no runs yet
+    assert v["n_claims"] == 25 and v["verdict_counts"] == "2 supported, 23 not tested"
     assert "| Does BN allow larger learning rates? | \"not noticed\" | from 0.9 to 3 ({doc}`lr_sweep`) |" in v["table"]
     assert "- noisy ({doc}`what_bn_does`)" in v["found"] and "- norms grow ({doc}`lr_sweep`)" in v["found"]
-    assert v["ledger"].count("\n") == 24  # header, rule, 23 tests
+    assert v["ledger"].count("\n") == 26  # header, rule, 25 tests
     assert "- it was the data ({doc}`fashion`)" in v["found"] and v["answer"].endswith(". it was the data.")
     assert v["answer"].startswith("The review's \"not noticed\" holds for what it measured")
     assert "the range of usable learning rates and the speed of training" in v["answer"]
@@ -264,3 +268,18 @@ def test_conclusion_refuses_a_ledger_that_leaves_a_protocol_entry_out():
     inputs["fashion"]["claims"] = []
     with pytest.raises(ValueError, match="protocol entries no claim of the ledger tests: harder-task"):
         fd.conclusion_findings(inputs)
+
+
+def test_prose_declares_the_verdicts_it_was_written_for_and_a_full_build_fails_when_they_change(monkeypatch):
+    higher = fd.compare(seeded([98.0, 98.1, 98.2, 98.1, 98.0]), seeded([99.0, 99.2, 99.1, 99.3, 99.0]))
+    claims = [fd.Claim("t", "p", "r", "e", (fd.Test("accuracy-review", higher),), "lenet_bn")]
+    fd.written_for(claims, {"accuracy-review": "supported"}, "BN ends higher")  # as written: nothing happens
+    with pytest.raises(ValueError, match="the paragraph 'BN ends higher' was written for accuracy-review "
+                                         "inconclusive; the runs say supported: rewrite it"):
+        fd.written_for(claims, {"accuracy-review": "inconclusive"}, "BN ends higher")
+    with pytest.raises(ValueError, match="verdict 'true' for 'accuracy-review' is not one; accepted: supported"):
+        fd.written_for(claims, {"accuracy-review": "true"}, "p")
+    with pytest.raises(ValueError, match="names test 'first-epoch'; the claims hold: accuracy-review"):
+        fd.written_for(claims, {"first-epoch": "supported"}, "p")
+    monkeypatch.setenv("BNREVIEW_QUICK", "1")  # tiny runs decide nothing: nothing is checked
+    fd.written_for(claims, {"accuracy-review": "inconclusive"}, "BN ends higher")

@@ -171,6 +171,20 @@ def test_weight_growth_and_effective_learning_rate():
     assert fd.weight_norms(diverged, "conv2") == (2.0, 5.0)  # the last finite probe
 
 
+def test_weight_scale_compares_the_last_hundred_steps_update_sizes_with_the_first_hundred():
+    def scaled(seed: int, shrink: float) -> History:
+        sizes = [0.02] * 100 + [0.01] * 300 + [0.02 * shrink * (1 + 0.01 * seed)] * 100
+        return History(config={"seed": seed, "lr": 0.9}, update_size={"conv2": sizes, "conv1": [0.5] * 500})
+    test = fd.weight_scale_test([scaled(s, 0.5) for s in range(10)])
+    assert test.label == "lr 0.9" and test.comparison.paired
+    assert test.comparison.difference == pytest.approx(math.log(0.5) + 0.045, abs=0.003)  # log of the ratio
+    assert fd.judge([test])[0].verdict == "supported"  # shrinks by half: well past the 10% that matters
+    assert fd.judge([fd.weight_scale_test([scaled(s, 1.0) for s in range(10)])])[0].verdict != "supported"
+    short = fd.weight_scale_test([History(config={"seed": 0}, update_size={"conv2": [0.1] * 150})])
+    assert short.comparison is None and "do not record 200 steps' update sizes of conv2" in short.why_not
+    assert fd.weight_scale_test([History(config={"seed": 0})]).comparison is None  # runs that recorded none
+
+
 def test_effective_learning_rate_sentence():
     eff = fd.effective_lr_findings(sweep(), NO, BN, "conv2", (0.1, 0.9, 7.0))
     assert eff["norm_lrs"] == [0.1, 0.9] and eff["grows"]  # 7 is not in the sweep: left out

@@ -15,6 +15,8 @@
   Algorithm 2's population statistics.
 * :mod:`~bnreview.experiments.regularisation`: does BN let dropout go (Sec. 3.4)?
 * :mod:`~bnreview.experiments.fashion`: is MNIST too easy? The review's experiment on Fashion-MNIST.
+* :mod:`~bnreview.experiments.landscape`: the loss landscape along the gradient (Santurkar et al. 2018), from the
+  sweep's runs replayed with a probe.
 * :mod:`~bnreview.experiments.depth`: is LeNet too shallow? Sigmoid MLPs of 2 to 16 hidden layers.
 
 Results come back as ``{key: [History, ...]}`` (one History per seed). The quick profile
@@ -34,6 +36,8 @@ from bnreview.experiments.common import (SEEDS, SWEEP_EVAL_EVERY, VAL_SIZE, Plan
                                          val_size)
 from bnreview.experiments.depth import (DEPTH_ACCURACY, DEPTH_EVAL_EVERY, DEPTH_LRS, DEPTH_STEPS, DEPTHS, DepthRuns,
                                         depth_choice, depth_config, depth_pilot_plan, depth_plan, depth_runs)
+from bnreview.experiments.landscape import (LANDSCAPE_EVERY, LANDSCAPE_LRS, MEASURES, MULTIPLES, landscape,
+                                            landscape_plan, landscape_runs, measure_run, probe_line)
 from bnreview.experiments.fashion import (D2L_PUBLISHED, D2L_SETTINGS, FASHION, FASHION_LRS, d2l_config, d2l_plan,
                                           d2l_runs, fashion_lr_plan, fashion_lr_runs, fashion_review_plan,
                                           fashion_review_runs)

@@ -15,7 +15,8 @@ The submodules:
 - One module a chapter: :mod:`~bnreview.findings.motivation`, :mod:`~bnreview.findings.algorithm`,
   :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
   explorer), :mod:`~bnreview.findings.paper_mnist`, :mod:`~bnreview.findings.what_bn_does`,
-  :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion`, :mod:`~bnreview.findings.in_browser` and
+  :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion`, :mod:`~bnreview.findings.depth`
+  (typed: :class:`DepthFindings`), :mod:`~bnreview.findings.landscape` (typed: :class:`LandscapeFindings`), :mod:`~bnreview.findings.in_browser` and
   :mod:`~bnreview.findings.conclusion`.
 
 Findings are pure functions of the runs (and the numbers derived from them) they are given: they
@@ -54,7 +55,7 @@ from bnreview.findings.core import (USABLE_MARGIN, Comparison, Spread, compare, 
                                     reaches_sooner, seconds_per_epoch, seeds_of, spread, steps_to_accuracy,
                                     train_minutes, usable_lrs, usable_range_text, weight_growth, weight_norms)
 from bnreview.findings.ledger import (VERDICTS, Claim, Judged, Test, evidence_markdown, judge, ledger_markdown,
-                                      ledger_rows, summary, verdict_counts)
+                                      ledger_rows, summary, verdict_counts, written_for)
 from bnreview.findings.motivation import (MOT_LAYERS, MOT_QUOTED_SCALES, MOT_SAMPLES, MOT_SCALES, MOT_SEED, MOT_STILL,
                                           PAPER_ICS_CLAIM, PAPER_SATURATION_CLAIM, REVIEW_ICS_CLAIM,
                                           REVIEW_SATURATION_CLAIM, SAT_SLOPE_FRACTION, input_spread,
@@ -67,9 +68,9 @@ from bnreview.findings.review import (IMPL_SAME_POINTS, IMPL_SAME_TIME, LECUN_ER
                                       implementation_findings, review_findings, time_caveat)
 from bnreview.findings.lr_sweep import (LR_BN, LR_NORM_LAYER, LR_NORM_LRS, LR_NO_BN, LR_REVIEW, PAPER_EXPLORER_CLAIM,
                                         PAPER_LR_CLAIM, PAPER_SCALE_CLAIM, PAPER_SPEED_CLAIM, PLACEMENT_POSITIONS,
-                                        REVIEW_CLAIM, best_lr_by_validation, effective_lr, effective_lr_findings,
+                                        REVIEW_CLAIM, SCALE_WINDOW, best_lr_by_validation, effective_lr, effective_lr_findings,
                                         explorer_findings, lr_sweep_findings, placement_findings, placement_table,
-                                        speed_text, sweep_table)
+                                        speed_text, sweep_table, weight_scale_test)
 from bnreview.findings.paper_mnist import (PAPER_MNIST_ACCURACY, PAPER_MNIST_INIT,
                                            PAPER_MNIST_OPTIMISER, PAPER_MNIST_STABLE, PM_EARLY, PM_LATE, PM_LAYER,
                                            PM_LENETS, PM_LENET_LAYER, PM_NETWORKS, PM_NORMAL_BAND, REVIEW_MNIST,
@@ -87,3 +88,7 @@ from bnreview.findings.conclusion import REVIEW_CONCLUSION, conclusion_findings
 from bnreview.findings.fashion import (CLASSES, answer, d2l_sign_text, d2l_texts, fashion_findings,
                                        lr_texts, network_labels, per_class, per_class_text)
 from bnreview.findings.in_browser import TRY_LR, browser_findings
+from bnreview.findings.landscape import (SANTURKAR_CLAIM, LandscapeFindings, landscape_findings, landscape_table,
+                                         run_means)
+from bnreview.findings.depth import (DepthFindings, DepthRow, advantage_slopes, censored_log_steps, depth_findings,
+                                     depth_table)

@@ -19,12 +19,18 @@ def check_protocol(claims) -> None:
         raise ValueError(f"protocol entries no claim of the ledger tests: {', '.join(missing)}")
 
 
+def claims_of(found) -> list:
+    """A chapter's ledger rows: its typed findings' ``claims``, or the ``"claims"`` of a findings dict."""
+    return found["claims"] if isinstance(found, dict) else found.claims
+
+
 def conclusion_findings(chapters: dict[str, dict]) -> dict:
     """The conclusion: the review's questions answered, each chapter's finding in one sentence, the claims ledger.
 
     ``chapters``: each chapter's findings (``{"motivation": motivation_findings(...), "lenet_bn":
     review_findings(...), "lr_sweep": lr_sweep_findings(...), "paper_mnist": ..., "what_bn_does": ...,
-    "regularisation": ..., "fashion": ...}``); the keys are the chapters' document names. Every sentence is theirs.
+    "regularisation": ..., "fashion": ..., "depth": depth_findings(...), "landscape": landscape_findings(...)}``); the
+    keys are the chapters' document names (and "landscape", a section of what_bn_does). Every sentence is theirs.
     """
     review, sweep, reg = chapters["lenet_bn"], chapters["lr_sweep"], chapters["regularisation"]
     rows = [
@@ -53,8 +59,8 @@ def conclusion_findings(chapters: dict[str, dict]) -> dict:
         ("fashion", chapters["fashion"]["headline"]),
     ]
     order = ("baseline", "motivation", "lenet_bn", "lr_sweep", "paper_mnist", "what_bn_does", "regularisation",
-             "fashion")
-    claims = [c for name in order for c in chapters[name]["claims"]]
+             "fashion", "depth", "landscape")
+    claims = [c for name in order for c in claims_of(chapters[name])]
     check_protocol(claims)
     rows_judged = ledger_rows(claims)
     by_entry: dict[str, list[str]] = {}

@@ -134,6 +134,17 @@ class Comparison:
         return stats.compare(self.a.values, self.b.values, self.paired)
 
     @property
+    def differences(self) -> tuple[float, ...]:
+        """Each pair's ``b - a`` (paired comparisons; empty otherwise)."""
+        return tuple(b - a for a, b in zip(self.a.values, self.b.values)) if self.paired else ()
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The difference's 95% interval, ``(low, high)``, or None where there is none."""
+        e = self.effect
+        return None if e is None else (e.low, e.high)
+
+    @property
     def shown(self) -> bool:
         """The 95% interval of the difference excludes zero."""
         e = self.effect

@@ -83,9 +83,6 @@ def d2l_sign_text(runs: dict[str, Sequence[History]], published: dict[str, float
             + ("agree with it in sign" if same else "do not show its sign"))
 
 
-NO_DEPTH_RUNS = "the networks of growing depth are not trained yet (issue 21)"
-
-
 def answer(fashion: Comparison, mnist: Comparison) -> str:
     """Was the review's "no advantage" about the network or the data? One sentence, generated from both gaps."""
     gaps = (f"BN's gap in final test accuracy is {fashion.difference:+.2f} points on Fashion-MNIST "
@@ -124,14 +121,6 @@ def fashion_findings(review: dict[str, Sequence[History]], sweep: dict[tuple[str
         evidence=f"{final.text('without BN', 'with BN')} ({runs_setting(bn)}); on MNIST at the same settings "
                  f"{mnist.difference:+.2f} points ({mnist.direction})",
         tests=(Test("harder-task", final),), chapter="fashion")
-    depth = Claim(
-        topic="BN's advantage grows with depth (is LeNet too shallow?)",
-        paper="not claimed (the paper's networks are Inception and a 3-layer MLP)",
-        review="BN's advantages \"were not noticed\" on LeNet, \"probably\" because it is shallow",
-        evidence="No run of the book varies depth yet: the protocol's entries for it are written before those runs, "
-                 "and until they exist the book does not say whether depth matters.",
-        tests=(Test("depth-accuracy", why_not=NO_DEPTH_RUNS), Test("depth-trend", why_not=NO_DEPTH_RUNS),
-               Test("depth-steps", why_not=NO_DEPTH_RUNS)), chapter="fashion")
     return {
         "setting": f"{DATASETS['fashion-mnist'].display}, {lenet_setting(bn)}",
         "sweep_setting": f"{DATASETS['fashion-mnist'].display}, {sweep_setting(sweep)}",
@@ -145,6 +134,6 @@ def fashion_findings(review: dict[str, Sequence[History]], sweep: dict[tuple[str
         "lr_compare": "; ".join(lr_texts(sweep, without, with_)), "lrs": listing(sorted({lr for _, lr in sweep})),
         **{f"d2l_{'bn' if name == 'BN' else 'nobn'}": text for name, text in d2l_texts(d2l, d2l_published).items()},
         "d2l_sign": d2l_sign_text(d2l, d2l_published),
-        "headline": headline, "claims": [claim, depth],
+        "headline": headline, "claims": [claim],
         "minutes": f"{train_minutes(everything):.0f}", "n_runs": len(everything),
     }

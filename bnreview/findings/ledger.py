@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bnreview import protocol, stats
+from bnreview.config import is_quick
 from bnreview.findings.core import Comparison
 from bnreview.stats import VERDICTS, Effect
 
@@ -149,3 +150,20 @@ def verdict_counts(claims: Sequence[Claim]) -> str:
     rows = ledger_rows(claims)
     counts = {name: sum(j.verdict == name for j in rows) for name in VERDICTS}
     return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+
+
+def written_for(claims: Sequence[Claim], verdicts: dict[str, str], paragraph: str) -> None:
+    """Declare the verdicts a hand-written paragraph was written for (test name -> verdict, the tests judged together
+    over ``claims``); a full build whose runs give another verdict fails here, naming the paragraph, so stale prose
+    cannot ship. The quick profile checks nothing: its tiny runs decide no verdict (its banner says so)."""
+    if is_quick():
+        return
+    judged = {j.test.name: j.verdict for j in ledger_rows(claims)}
+    for name, expected in verdicts.items():
+        if expected not in VERDICTS:
+            raise ValueError(f"verdict {expected!r} for {name!r} is not one; accepted: {', '.join(VERDICTS)}")
+        if name not in judged:
+            raise ValueError(f"the paragraph {paragraph!r} names test {name!r}; the claims hold: {', '.join(judged)}")
+        if judged[name] != expected:
+            raise ValueError(f"the paragraph {paragraph!r} was written for {name} {expected}; the runs say "
+                             f"{judged[name]}: rewrite it for what they show")

@@ -17,7 +17,7 @@ from bnreview.criteria import TRAINS_ACCURACY, best_by_validation, trains
 from bnreview.findings.core import (Spread, compare, final_accuracy, largest_usable_lr, log_steps, over_runs, spread,
                                     reaches_sooner, steps_to_accuracy, train_minutes, usable_lrs, usable_range_text,
                                     weight_growth, weight_norms)
-from bnreview.findings.ledger import Claim, Test
+from bnreview.findings.ledger import Claim, Test, judge
 from bnreview.findings.wording import listing, lr_label, seeds_text, sweep_setting, training_images
 from bnreview.train import History
 
@@ -62,6 +62,31 @@ def larger_rates_test(results: dict, without: str, with_: str) -> Test:
         return Test("larger-learning-rates", why_not="no rate of the grid is usable with BN")
     return Test("larger-learning-rates", compare(final_accuracy(results[without, top]),
                                                  final_accuracy(results[with_, top])), label=f"lr {top:g}")
+
+
+SCALE_WINDOW = 100  # steps at the start and at the end of a run whose update sizes weight-scale compares
+
+
+def weight_scale_test(runs: Sequence[History], layer: str = LR_NORM_LAYER, window: int = SCALE_WINDOW) -> Test:
+    """The protocol's "weight-scale": ``layer``'s update relative to its weights (``History.update_size``), the mean
+    over the last ``window`` steps against the first ``window``, as logs paired by run (their difference: the log
+    ratio)."""
+    sizes = [h.update_size.get(layer, []) for h in runs]
+    if not runs or any(len(s) < 2 * window for s in sizes):
+        return Test("weight-scale", why_not=f"the runs do not record {2 * window} steps' update sizes of {layer}")
+    first = over_runs(runs, lambda h: math.log(statistics.fmean(h.update_size[layer][:window])))
+    last = over_runs(runs, lambda h: math.log(statistics.fmean(h.update_size[layer][-window:])))
+    return Test("weight-scale", compare(first, last), label=f"lr {runs[0].config['lr']:g}")
+
+
+def ratio_text(test: Test) -> str:
+    """A test of logs as the ratio it measures, ``"x0.42 (95% CI x0.38 to x0.47)"``, or why there is none."""
+    c = test.comparison
+    if c is None:
+        return f"not measured ({test.why_not})"
+    ci = c.interval
+    return f"x{math.exp(c.difference):.2f}" + ("" if ci is None else
+                                               f" (95% CI x{math.exp(ci[0]):.2f} to x{math.exp(ci[1]):.2f})")
 
 
 def best_lr_by_validation(results: dict, variant: str) -> float:
@@ -265,6 +290,7 @@ def lr_sweep_findings(results: dict, placement: dict, step: experiments.StepSeco
     eff = effective_lr_findings(results, without, with_, norm_layer, norm_lrs)
     v.update(norm_text=eff["text"], norm_layer=norm_layer, norm_lrs=listing(eff["norm_lrs"]))
     v["effective"] = eff
+    scale = weight_scale_test(results.get((with_, LR_REVIEW), ()))
     v["claims"] = [
         Claim("larger learning rates", PAPER_LR_CLAIM, REVIEW_CLAIM, v["usable_range"],
               (larger_rates_test(results, without, with_),), "lr_sweep"),
@@ -277,10 +303,10 @@ def lr_sweep_findings(results: dict, placement: dict, step: experiments.StepSeco
         Claim("BN before the nonlinearity", "\"we add the BN transform immediately before the nonlinearity\" "
               "(Sec. 3.2)", "BN \"is applied to the output of the 3 convolutional layers and the first fully "
               "connected\" (before or after tanh is not said)", pl["overall"], tuple(pl["tests"]), "lr_sweep"),
-        Claim("larger weights, smaller steps", PAPER_SCALE_CLAIM, "not discussed", eff["text"],
-              (Test("weight-scale", why_not="the runs record weight norms every 50 steps, not each update's size"),),
-              "lr_sweep"),
+        Claim("larger weights, smaller steps", PAPER_SCALE_CLAIM, "not discussed", eff["text"], (scale,), "lr_sweep"),
     ]
+    v["scale_ratio"] = ratio_text(scale)
+    v["scale_verdict"] = judge([scale])[0].verdict
     v["learned"] = "\n".join(f"- {s[0].upper() + s[1:]}" + ("" if s.endswith(".") else ".") for s in (
         v["usable_range"], speed, v["best_compare"], pl["overall"], eff["summary"]))
     return v
