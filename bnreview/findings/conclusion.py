@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bnreview import protocol
+from bnreview.findings.depth import DepthFindings
 from bnreview.findings.ledger import evidence_markdown, ledger_markdown, ledger_rows, summary, verdict_counts
 
 REVIEW_CONCLUSION = ("\"Batch Normalization can allow for larger learning rates, decrease training time, decrease the "
@@ -22,6 +23,17 @@ def check_protocol(claims) -> None:
 def claims_of(found) -> list:
     """A chapter's ledger rows: its typed findings' ``claims``, or the ``"claims"`` of a findings dict."""
     return found["claims"] if isinstance(found, dict) else found.claims
+
+
+def depth_text(depth, claims) -> str:
+    """What the depth chapter adds to "network or data?": BN's advantage per doubling of depth and the verdict of
+    depth-trend judged within the chapter (nothing for findings that are not the depth chapter's)."""
+    if not isinstance(depth, DepthFindings):
+        return ""
+    trend = summary([j.verdict for j in ledger_rows(claims) if j.test.entry == "depth-trend"])
+    return (f"; over depth ({{doc}}`depth`: sigmoid MLPs of {depth.depths[0]} to {depth.depths[-1]} hidden layers), "
+            f"BN's advantage changes by {depth.slopes.interval_text(2, ' points per doubling')}: depth-trend "
+            f"{trend} in that chapter")
 
 
 def conclusion_findings(chapters: dict[str, dict]) -> dict:
@@ -44,7 +56,8 @@ def conclusion_findings(chapters: dict[str, dict]) -> dict:
         ("Does BN allow larger learning rates?", "\"not noticed\"", sweep["usable_range"], "lr_sweep"),
         ("Does BN regularise, and let dropout go?", "\"not noticed\"", reg["headline"], "regularisation"),
         ("Was \"no advantage\" about the network or the data?", "the network: \"probably\" because LeNet is "
-         "shallow", chapters["fashion"]["headline"], "fashion"),
+         "shallow", chapters["fashion"]["headline"] + depth_text(chapters["depth"], claims_of(chapters["depth"])),
+         "fashion"),
     ]
     table = ["| question | the review | our runs |", "|---|---|---|"]
     table += [f"| {q} | {r} | {ours} ({{doc}}`{doc}`) |".replace("\n", " ") for q, r, ours, doc in rows]
