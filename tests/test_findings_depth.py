@@ -11,11 +11,12 @@ WITHOUT, WITH = "without BN", "with BN"
 SEEDS = range(10)
 
 
-def run(seed: int, acc: float, reach: int | None, steps: int = 10_000, val: float | None = None) -> History:
+def run(seed: int, acc: float, reach: int | None, steps: int = 10_000, val: float | None = None,
+        **config) -> History:
     """A run of ``steps`` steps ending at ``acc`` (a fraction), first at 90% at step ``reach`` (None: never)."""
     evals = list(range(0, steps + 1, 250))
     eval_acc = [0.95 if reach is not None and s >= reach else 0.5 for s in evals]
-    return History(config={"seed": seed, "lr": 0.1}, test_acc=[acc], val_acc=[acc if val is None else val],
+    return History(config={"seed": seed, "lr": 0.1, **config}, test_acc=[acc], val_acc=[acc if val is None else val],
                    step_loss=[1.0] * steps, eval_steps=evals, eval_acc=eval_acc)
 
 
@@ -24,13 +25,15 @@ def runs_with(advantage: dict[int, float], reach_without: dict[int, int | None])
     seed), reaching 90% at step 1,000; the network without BN at ``reach_without[depth]``."""
     out = {}
     for depth, gain in advantage.items():
-        out[depth, WITHOUT] = [run(s, 0.95, reach_without[depth]) for s in SEEDS]
-        out[depth, WITH] = [run(s, 0.95 + (gain + 0.05 * (s % 3 - 1)) / 100, 1000) for s in SEEDS]
+        out[depth, WITHOUT] = [run(s, 0.95, reach_without[depth], hidden_layers=depth, bn=[]) for s in SEEDS]
+        out[depth, WITH] = [run(s, 0.95 + (gain + 0.05 * (s % 3 - 1)) / 100, 1000, hidden_layers=depth, bn=["fc1"])
+                            for s in SEEDS]
     return out
 
 
 def pilot_for(runs):
-    return {(d, lr, name): [run(0, 0.9, 1000, val=0.9 + lr / 100)] for (d, name) in runs for lr in (0.1, 1.0)}
+    return {(d, lr, name): [run(0, 0.9, 1000, val=0.9 + lr / 100, lr=lr, hidden_layers=d, bn=[] if name == WITHOUT
+                                else ["fc1"])] for (d, name) in runs for lr in (0.1, 1.0)}
 
 
 def test_an_advantage_growing_with_depth_is_measured_per_depth_and_as_a_trend():
@@ -38,6 +41,7 @@ def test_an_advantage_growing_with_depth_is_measured_per_depth_and_as_a_trend():
     choice = {key: 1.0 for key in runs}
     f = fd.depth_findings(pilot_for(runs), choice, runs)
     assert f.depths == (2, 4, 8, 16) and f.n_seeds == 10
+    assert f.n_runs == 16 + 80 - 8  # seed 0's runs (lr 0.1) are the pilot's runs at lr 0.1: counted once
     assert f.row(8).accuracy.difference == pytest.approx(1.0, abs=0.01) and f.row(8).accuracy.paired
     assert f.slopes.difference == pytest.approx(0.5)  # half a point per doubling, every seed
     # the 16-layer network without BN never reaches 90%: counted at its length, 10,000 steps
@@ -56,9 +60,9 @@ def test_an_advantage_growing_with_depth_is_measured_per_depth_and_as_a_trend():
     assert "| x0.10 (95% CI x0.10 to x0.10) |" in table and table.endswith("supported, supported |")
     from bnreview.findings.conclusion import depth_text
     said = depth_text(f, f.claims)  # the conclusion's "network or data?" row
-    assert said.startswith("; over depth ({doc}`depth`: sigmoid MLPs of 2 to 16 hidden layers), BN's advantage "
-                           "changes by +0.50 points per doubling (95% CI") and said.endswith("depth-trend supported in "
-                                                                                      "that chapter")
+    assert said.startswith(". The depth chapter ({doc}`depth`) varies it on sigmoid MLPs of 2 to 16 hidden layers: "
+                           "BN's advantage changes by +0.50 points per doubling (95% CI")
+    assert said.endswith("and depth-trend is supported there")
     assert depth_text({"claims": []}, []) == ""
     with pytest.raises(ValueError, match="no depth 32; the runs have 2, 4, 8, 16"):
         f.row(32)

@@ -31,9 +31,9 @@ def depth_text(depth, claims) -> str:
     if not isinstance(depth, DepthFindings):
         return ""
     trend = summary([j.verdict for j in ledger_rows(claims) if j.test.entry == "depth-trend"])
-    return (f"; over depth ({{doc}}`depth`: sigmoid MLPs of {depth.depths[0]} to {depth.depths[-1]} hidden layers), "
-            f"BN's advantage changes by {depth.slopes.interval_text(2, ' points per doubling')}: depth-trend "
-            f"{trend} in that chapter")
+    return (f". The depth chapter ({{doc}}`depth`) varies it on sigmoid MLPs of {depth.depths[0]} to "
+            f"{depth.depths[-1]} hidden layers: BN's advantage changes by "
+            f"{depth.slopes.interval_text(2, ' points per doubling')}, and depth-trend is {trend} there")
 
 
 def conclusion_findings(chapters: dict[str, dict]) -> dict:

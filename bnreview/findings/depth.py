@@ -9,6 +9,7 @@ deeper ones (``depth-accuracy``, ``depth-steps``). Findings are typed: the chapt
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,7 +111,8 @@ def depth_findings(pilot: dict[tuple[int, float, str], Sequence[History]], choic
     tests = (*(Test("depth-accuracy", r.accuracy, label=f"{r.depth} layers") for r in rows),
              Test("depth-trend", trend),
              *(Test("depth-steps", r.log_steps, label=f"{r.depth} layers") for r in rows))
-    everything = {id(h): h for hs in (*pilot.values(), *runs.values()) for h in hs}
+    # seed 0's runs at the chosen rates are the pilot's (one config, loaded twice): count each config once
+    everything = {json.dumps(h.config, sort_keys=True): h for hs in (*pilot.values(), *runs.values()) for h in hs}
     claim = Claim(
         topic="BN's advantage grows with depth (is LeNet too shallow?)",
         paper="not claimed (the paper's networks are Inception and a 3-layer MLP)",
