@@ -54,7 +54,7 @@ define build_book
 	if [ "$$(cat $$build/bnreview-key 2>/dev/null)" != "$$key" ]; then \
 	  echo "bnreview code, data or profile changed: dropping $$build/.doctrees (every page is rendered again)"; \
 	  rm -rf $$build/.doctrees $$build/.jupyter_cache && mkdir -p $$build && echo "$$key" > $$build/bnreview-key; fi
-	@mkdir -p $(1)/_build && rm -f $(1)/_build/runs.jsonl; started=$$(date +%s); \
+	@mkdir -p $(1)/_build && : > $(1)/_build/runs.jsonl; started=$$(date +%s); \
 	export BNREVIEW_RUN_LOG=$(abspath $(1))/_build/runs.jsonl; \
 	BNREVIEW_PROGRESS=$$([ -t 2 ] && echo 1 || echo 0) $(PY) -m bnreview precompute $(PRECOMPUTE_FLAGS) && \
 	  env -u MPLBACKEND $(VENV)/bin/jupyter-book build . --path-output $(1) -W -n --keep-going; \
