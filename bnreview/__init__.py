@@ -15,6 +15,7 @@ One module a concern, in dependency order (ARCHITECTURE.md draws the flow):
   ``protocol``: how each ledger claim is measured and judged, fixed before the runs that judge it;
   ``criteria``: the choice of a setting on held-out images and "trains", shared by experiments and findings.
 * ``findings``: every number, comparison, verdict and sentence the chapters quote, by chapter.
+* ``book``: the chapter registry: each chapter's runs and findings, one way for the chapter and the conclusion.
 * ``page``: what a chapter shows by name, in the book and in JupyterLab alike: the numbers its prose
   cites with ``{eval}`page.x```, its figures and its Markdown blocks.
 * ``plots``: the figures (``plots.runs``: single runs and the live curves; ``plots.sweeps``: over

@@ -207,67 +207,46 @@ def test_one_seed_is_inconclusive_and_a_claims_tests_summarise():
 # --- the conclusion
 
 
-def chapter(headline="h", claims=(), **extra):
-    return {"headline": headline, "claims": list(claims), **extra}
-
-
-def conclusion_inputs(final_clear=0, lr_shift=1.0, speed_shift=-0.5):
-    """Every protocol entry tested once (by claims of the chapters that name it), larger-learning-rates and
-    fewer-steps with the given effects, every other entry not tested."""
+def every_entry(effects: dict[str, float] | None = None) -> list:
+    """One claim per protocol entry, in the protocol's order: the entries in ``effects`` measured with that shift of
+    five paired seeds, every other entry not tested."""
     from bnreview import protocol
 
     base = [98.6, 98.7, 98.8, 98.65, 98.75]
-    effect = {"larger-learning-rates": lr_shift, "fewer-steps": speed_shift}
-    claims = {}
+    claims = []
     for e in protocol.ENTRIES:
-        shift = effect.get(e.id)
+        shift = (effects or {}).get(e.id)
         test = (fd.Test(e.id, fd.compare(seeded(base), seeded([b + shift for b in base[:4]] + [base[4] + 1.1 * shift])))
                 if shift is not None else fd.Test(e.id, why_not="not in this test"))
-        claims.setdefault(e.chapter, []).append(fd.Claim(e.topic, "p", "r", "e", (test,), e.chapter))
-    what_bn_does = claims.pop("what_bn_does")
-    landscape = [c for c in what_bn_does if c.topic.startswith("BN smooths")]  # a typed findings of its own
-    return {
-        "baseline": chapter(claims=claims.pop("baseline")),
-        "motivation": chapter("drift slowed", claims.pop("motivation")),
-        "lenet_bn": chapter(claims=claims.pop("lenet_bn"), accuracy_verdict="no separation",
-                            final_compare="98.7 against 98.9", epoch1_compare="97 against 98", time_text="1.2x",
-                            impl_text="same", final_clear=final_clear),
-        "lr_sweep": chapter(claims=claims.pop("lr_sweep"), speed="BN first", usable_range="from 0.9 to 3",
-                            effective={"summary": "norms grow"}),
-        "paper_mnist": chapter("mlp", claims.pop("paper_mnist")),
-        "what_bn_does": chapter(claims=[c for c in what_bn_does if c not in landscape], headline_noisy="noisy",
-                                headline_batch="batch", headline_population="pop"),
-        "regularisation": chapter("reg", claims.pop("regularisation")),
-        "fashion": chapter("it was the data", claims.pop("fashion")),
-        "depth": chapter(claims=claims.pop("depth")),
-        "landscape": chapter(claims=landscape),
-    }
+        claims.append(fd.Claim(e.topic, "p", "r", "e", (test,), e.chapter))
+    return claims
 
 
-def test_conclusion_collects_every_chapter_and_the_ledger():
-    v = fd.conclusion_findings(conclusion_inputs())
-    assert v["n_claims"] == 25 and v["verdict_counts"] == "2 supported, 23 not tested"
-    assert "| Does BN allow larger learning rates? | \"not noticed\" | from 0.9 to 3 ({doc}`lr_sweep`) |" in v["table"]
-    assert "- noisy ({doc}`what_bn_does`)" in v["found"] and "- norms grow ({doc}`lr_sweep`)" in v["found"]
-    assert v["ledger"].count("\n") == 26  # header, rule, 25 tests
-    assert "- it was the data ({doc}`fashion`)" in v["found"] and v["answer"].endswith(". it was the data.")
-    assert v["answer"].startswith("The review's \"not noticed\" holds for what it measured")
-    assert "the range of usable learning rates and the speed of training" in v["answer"]
+def test_the_conclusion_answers_each_question_from_its_test_in_the_ledger():
+    f = fd.conclusion_findings(every_entry({"larger-learning-rates": 1.0, "fewer-steps": -0.5}))
+    assert len(f.judged) == 25 and f.verdict_counts == "2 supported, 23 not tested" and f.seeds == 5
+    table = f.answers_table()
+    assert ("| Does BN allow larger learning rates? | \"not noticed\" | **supported**: +1.02 points (9" in table
+            and "; LeNet, one epoch at the largest rate usable with BN ({doc}`lr_sweep`) |" in table)
+    assert "| **not tested**: not in this test; LeNet on Fashion-MNIST ({doc}`fashion`) |" in table
+    assert all(len(f.answer(q).split()) <= 30 for q in fd.QUESTIONS)
+    assert f.test("fewer-steps").verdict == "supported" and f.count("supported") == 2
+    assert f.ledger.count("\n") == 26  # header, rule, 25 tests
 
 
-def test_conclusion_answer_follows_the_verdicts():
-    v = fd.conclusion_findings(conclusion_inputs(final_clear=1, lr_shift=-1.0, speed_shift=0.5))
-    assert v["answer"].startswith("Even the review's own measure")
-    assert "corrected intervals do not show the paper's advantage either" in v["answer"]
-    only_lr = fd.conclusion_findings(conclusion_inputs(speed_shift=0.5))["answer"]
-    assert "are about the range of usable learning rates, and there" in only_lr
-
-
-def test_conclusion_refuses_a_ledger_that_leaves_a_protocol_entry_out():
-    inputs = conclusion_inputs()
-    inputs["fashion"]["claims"] = []
+def test_the_conclusion_refuses_an_untested_entry_and_a_question_without_one_test():
+    claims = every_entry()
     with pytest.raises(ValueError, match="protocol entries no claim of the ledger tests: harder-task"):
-        fd.conclusion_findings(inputs)
+        fd.conclusion_findings([c for c in claims if c.tests[0].entry != "harder-task"])
+    twice = fd.Claim("t", "p", "r", "e", (fd.Test("harder-task", why_not="x", label="lr 3"),), "fashion")
+    with pytest.raises(ValueError, match="'harder-task' has 2 tests in the ledger; a question needs one"):
+        fd.conclusion_findings([*claims, twice])
+
+
+def test_a_log_effect_reads_as_a_factor():
+    faster = fd.compare(seeded([6.0, 6.1, 6.2, 6.05, 6.15]), seeded([5.3, 5.41, 5.5, 5.36, 5.44]))
+    judged = fd.judge([fd.Test("fewer-steps", faster)])[0]
+    assert judged.effect_text().startswith("x0.5 steps (95% CI x0.")
 
 
 def test_prose_declares_the_verdicts_it_was_written_for_and_a_full_build_fails_when_they_change(monkeypatch):

@@ -58,12 +58,6 @@ def test_an_advantage_growing_with_depth_is_measured_per_depth_and_as_a_trend():
     table = fd.depth_table(f)
     assert table.count("\n") == 5 and "| 16 | 1 / 1 | 95.00% / 96.49% | +1.49 (95% CI +1.46 to +1.53; paired t, 10 seeds) |" in table
     assert "| x0.10 (95% CI x0.10 to x0.10) |" in table and table.endswith("supported, supported |")
-    from bnreview.findings.conclusion import depth_text
-    said = depth_text(f, f.claims)  # the conclusion's "network or data?" row
-    assert said.startswith(". The depth chapter ({doc}`depth`) varies it on sigmoid MLPs of 2 to 16 hidden layers: "
-                           "BN's advantage changes by +0.50 points per doubling (95% CI")
-    assert said.endswith("and depth-trend is supported there")
-    assert depth_text({"claims": []}, []) == ""
     with pytest.raises(ValueError, match="no depth 32; the runs have 2, 4, 8, 16"):
         f.row(32)
 

@@ -84,7 +84,8 @@ from bnreview.findings.what_bn_does import (PAPER_ICS, PAPER_INFERENCE, REVIEW_I
 from bnreview.findings.regularisation import (PAPER_DROPOUT_CLAIM, PAPER_REG_CLAIM, REG_NAMES, REVIEW_REG_CLAIM,
                                               largest_epoch_drop, regularisation_findings, regularisation_table,
                                               train_test_gaps)
-from bnreview.findings.conclusion import REVIEW_CONCLUSION, conclusion_findings
+from bnreview.findings.conclusion import (QUESTIONS, REVIEW_CONCLUSION, ConclusionFindings, Question, claims_of,
+                                          conclusion_findings)
 from bnreview.findings.fashion import (CLASSES, answer, d2l_sign_text, d2l_texts, fashion_findings,
                                        lr_texts, network_labels, per_class, per_class_text)
 from bnreview.findings.in_browser import TRY_LR, browser_findings

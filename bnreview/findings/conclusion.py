@@ -1,97 +1,126 @@
-"""Chapter conclusion: the review's questions answered, each chapter's finding in one sentence, the claims ledger."""
+"""Chapter conclusion: the review's questions answered from the ledger, and the ledger itself.
+
+The conclusion reads nothing but the chapters' claims (:mod:`bnreview.book` collects them). Each of the review's
+questions is answered by one test of the ledger, looked up by its protocol id: the verdict after correction
+across the whole ledger, the effect with its interval, the setting in a few words and the chapter.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from bnreview import protocol
-from bnreview.findings.depth import DepthFindings
-from bnreview.findings.ledger import evidence_markdown, ledger_markdown, ledger_rows, summary, verdict_counts
+from bnreview.findings.ledger import (Claim, Judged, evidence_markdown, ledger_markdown, ledger_rows,
+                                      verdict_counts)
 
 REVIEW_CONCLUSION = ("\"Batch Normalization can allow for larger learning rates, decrease training time, decrease the "
                      "amount of regularization needed and remove the necessity of drop-out layer. The above "
                      "mentionned advantages were not noticed when using the LeNet model [...]\"")
 
 
-def check_protocol(claims) -> None:
-    """Every protocol entry is tested (or said not to be) by some claim of the ledger, and every test is an entry's:
-    a ValueError naming what is missing."""
+@dataclass(frozen=True)
+class Question:
+    """One of the review's questions: what the review answered, and the ledger's test (a protocol id) that answers it."""
+
+    question: str
+    review: str  # the review's answer, in its words where it gave one
+    entry: str  # the protocol entry whose test answers it
+    setting: str  # the runs, in a few words
+
+
+QUESTIONS = (
+    Question("Does BN end more accurate at the review's settings?", "no: \"98%\" for both", "accuracy-review",
+             "LeNet, lr 0.9, 10 epochs"),
+    Question("Does BN allow larger learning rates?", "\"not noticed\"", "larger-learning-rates",
+             "LeNet, one epoch at the largest rate usable with BN"),
+    Question("Does BN train in fewer steps?", "\"not noticed\"", "fewer-steps",
+             "LeNet, steps to 97%, each at its chosen rate"),
+    Question("Does BN decrease training time?", "\"not noticed\"", "training-time", "LeNet, seconds to 97%"),
+    Question("Does BN regularise?", "\"not noticed\"", "regularises", "LeNet, 2,000 training images"),
+    Question("With BN, can dropout go?", "\"not noticed\"", "dropout-can-go", "LeNet, 2,000 training images"),
+    Question("Is the review's own BN as good as PyTorch's?", "\"no significant difference\"", "implementation",
+             "LeNet, lr 0.9, 10 epochs"),
+    Question("Does BN's advantage show on harder data?", "not asked", "harder-task",
+             "LeNet on Fashion-MNIST"),
+    Question("Does BN's advantage grow with depth?", "\"probably\": LeNet is too shallow", "depth-trend",
+             "sigmoid MLPs, 2 to 16 layers"),
+)
+
+
+def check_protocol(claims: Sequence[Claim]) -> None:
+    """Every protocol entry is tested (or said not to be) by some claim of the ledger: a ValueError naming what is
+    missing."""
     tested = {t.entry for c in claims for t in c.tests}
     missing = [e.id for e in protocol.ENTRIES if e.id not in tested]
     if missing:
         raise ValueError(f"protocol entries no claim of the ledger tests: {', '.join(missing)}")
 
 
-def claims_of(found) -> list:
+def claims_of(found) -> list[Claim]:
     """A chapter's ledger rows: its typed findings' ``claims``, or the ``"claims"`` of a findings dict."""
     return found["claims"] if isinstance(found, dict) else found.claims
 
 
-def depth_text(depth, claims) -> str:
-    """What the depth chapter adds to "network or data?": BN's advantage per doubling of depth and the verdict of
-    depth-trend judged within the chapter (nothing for findings that are not the depth chapter's)."""
-    if not isinstance(depth, DepthFindings):
-        return ""
-    trend = summary([j.verdict for j in ledger_rows(claims) if j.test.entry == "depth-trend"])
-    return (f". The depth chapter ({{doc}}`depth`) varies it on sigmoid MLPs of {depth.depths[0]} to "
-            f"{depth.depths[-1]} hidden layers: BN's advantage changes by "
-            f"{depth.slopes.interval_text(2, ' points per doubling')}, and depth-trend is {trend} there")
+@dataclass(frozen=True)
+class ConclusionFindings:
+    """Every test of the ledger judged together (Holm), and the views of them the conclusion shows."""
+
+    claims: tuple[Claim, ...]
+    judged: tuple[Judged, ...]
+
+    def test(self, entry: str) -> Judged:
+        """The judged test of a protocol entry measured once (a ValueError for an entry measured at several settings
+        or at none)."""
+        found = [j for j in self.judged if j.test.entry == entry]
+        if len(found) != 1:
+            raise ValueError(f"protocol entry {entry!r} has {len(found)} tests in the ledger; a question needs one")
+        return found[0]
+
+    def answer(self, q: Question) -> str:
+        """``"**inconclusive**: +0.20 points (99.4% CI -2.35 to +2.74); LeNet, lr 0.9"``: at most 30 words."""
+        j = self.test(q.entry)
+        return f"**{j.verdict}**: {j.effect_text()}; {q.setting}"
+
+    def answers_table(self) -> str:
+        """The review's questions, one row each: question | the review | our runs (with the chapter's link)."""
+        chapters = {t.name: c.chapter for c in self.claims for t in c.tests}
+        rows = ["| question | the review | our runs |", "|---|---|---|"]
+        for q in QUESTIONS:
+            chapter = chapters[self.test(q.entry).test.name]
+            rows.append(f"| {q.question} | {q.review} | {self.answer(q)} ({{doc}}`{chapter}`) |")
+        return "\n".join(rows)
+
+    @property
+    def ledger(self) -> str:
+        """The compact ledger: claim | verdict | effect (interval) | chapter."""
+        return ledger_markdown(self.claims)
+
+    @property
+    def evidence(self) -> str:
+        """Per claim, the paper's and the review's words and the runs' evidence, each in a collapsed dropdown."""
+        return evidence_markdown(self.claims)
+
+    @property
+    def verdict_counts(self) -> str:
+        """``"7 supported, 33 inconclusive"``."""
+        return verdict_counts(self.claims)
+
+    @property
+    def seeds(self) -> int:
+        """Runs a side of the ledger's comparisons (the most any test has)."""
+        return max((j.effect.n for j in self.judged if j.effect is not None), default=0)
+
+    def count(self, verdict: str) -> int:
+        """How many of the ledger's tests got ``verdict`` after correction."""
+        return sum(j.verdict == verdict for j in self.judged)
 
 
-def conclusion_findings(chapters: dict[str, dict]) -> dict:
-    """The conclusion: the review's questions answered, each chapter's finding in one sentence, the claims ledger.
-
-    ``chapters``: each chapter's findings (``{"motivation": motivation_findings(...), "lenet_bn":
-    review_findings(...), "lr_sweep": lr_sweep_findings(...), "paper_mnist": ..., "what_bn_does": ...,
-    "regularisation": ..., "fashion": ..., "depth": depth_findings(...), "landscape": landscape_findings(...)}``); the
-    keys are the chapters' document names (and "landscape", a section of what_bn_does). Every sentence is theirs.
-    """
-    review, sweep, reg = chapters["lenet_bn"], chapters["lr_sweep"], chapters["regularisation"]
-    rows = [
-        ("Does LeNet + BN end more accurate at lr 0.9 after 10 epochs?", "no: \"The overall total test accuracy of "
-         "the model is 98%\" for both", f"{review['accuracy_verdict']}: {review['final_compare']}", "lenet_bn"),
-        ("Does BN train faster?", "\"not noticed\"", f"{review['epoch1_compare']}; {sweep['speed']}", "lr_sweep"),
-        ("Does BN cost time per epoch?", "not measured (it timed its own BN against PyTorch's only)",
-         review["time_text"], "lenet_bn"),
-        ("Is the review's own BN as good as PyTorch's?", "\"no significant difference in running time and "
-         "accuracy\"", review["impl_text"], "lenet_bn"),
-        ("Does BN allow larger learning rates?", "\"not noticed\"", sweep["usable_range"], "lr_sweep"),
-        ("Does BN regularise, and let dropout go?", "\"not noticed\"", reg["headline"], "regularisation"),
-        ("Was \"no advantage\" about the network or the data?", "the network: \"probably\" because LeNet is "
-         "shallow", chapters["fashion"]["headline"] + depth_text(chapters["depth"], claims_of(chapters["depth"])),
-         "fashion"),
-    ]
-    table = ["| question | the review | our runs |", "|---|---|---|"]
-    table += [f"| {q} | {r} | {ours} ({{doc}}`{doc}`) |".replace("\n", " ") for q, r, ours, doc in rows]
-    found = [
-        ("motivation", chapters["motivation"]["headline"]),
-        ("paper_mnist", chapters["paper_mnist"]["headline"]),
-        ("what_bn_does", chapters["what_bn_does"]["headline_noisy"]),
-        ("what_bn_does", chapters["what_bn_does"]["headline_batch"]),
-        ("what_bn_does", chapters["what_bn_does"]["headline_population"]),
-        ("lr_sweep", sweep["effective"]["summary"]),
-        ("regularisation", reg["headline"]),
-        ("fashion", chapters["fashion"]["headline"]),
-    ]
-    order = ("baseline", "motivation", "lenet_bn", "lr_sweep", "paper_mnist", "what_bn_does", "regularisation",
-             "fashion", "depth", "landscape")
-    claims = [c for name in order for c in claims_of(chapters[name])]
+def conclusion_findings(claims: Sequence[Claim]) -> ConclusionFindings:
+    """The ledger of every chapter's ``claims`` (in the book's order), judged together; a ValueError when a protocol
+    entry is left untested or a question's entry is measured at several settings."""
     check_protocol(claims)
-    rows_judged = ledger_rows(claims)
-    by_entry: dict[str, list[str]] = {}
-    for j in rows_judged:
-        by_entry.setdefault(j.test.entry, []).append(j.verdict)
-    wider = summary(by_entry["larger-learning-rates"]) == "supported"
-    faster = summary(by_entry["fewer-steps"]) == "supported"
-    answer = ("The review's \"not noticed\" holds for what it measured, the final accuracy at lr 0.9"
-              if review["final_clear"] == 0 else
-              "Even the review's own measure, the final accuracy at lr 0.9, separates the two networks over seeds")
-    beyond = [what for what, holds in (("the range of usable learning rates", wider),
-                                       ("the speed of training", faster)) if holds]
-    answer += (f"; the paper's claims are about {' and '.join(beyond)}, and there LeNet, shallow as it is, shows them "
-               "(after correction across the ledger)" if beyond else
-               "; on the range of learning rates and the speed of training the ledger's corrected intervals do not "
-               "show the paper's advantage either")
-    return {"table": "\n".join(table), "found": "\n".join(f"- {s} ({{doc}}`{doc}`)" for doc, s in found),
-            "ledger": ledger_markdown(claims), "evidence": evidence_markdown(claims),
-            "verdict_counts": verdict_counts(claims), "n_claims": len(rows_judged), "judged": rows_judged,
-            "answer": f"{answer}. {chapters['fashion']['headline']}.",
-            "review_conclusion": REVIEW_CONCLUSION}
+    found = ConclusionFindings(tuple(claims), tuple(ledger_rows(claims)))
+    for q in QUESTIONS:
+        found.test(q.entry)
+    return found

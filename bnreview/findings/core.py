@@ -157,13 +157,19 @@ class Comparison:
             return "not shown"
         return "higher" if self.difference > 0 else "lower"
 
+    @property
+    def why_no_interval(self) -> str:
+        """Why there is no interval (``""`` where there is one): one run a side, or a run that never got there."""
+        if self.effect is not None:
+            return ""
+        return "one run a side" if min(self.a.n, self.b.n) < 2 else "a run never got there"
+
     def interval_text(self, digits: int = 2, unit: str = "%") -> str:
         """``"+0.23 points (95% CI +0.13 to +0.33; paired t, 3 seeds)"``."""
         points = " points" if unit == "%" else unit
         e = self.effect
         if e is None:
-            why = "one run a side" if min(self.a.n, self.b.n) < 2 else "a run never got there"
-            return f"{self.difference:+.{digits}f}{points} (no interval: {why})"
+            return f"{self.difference:+.{digits}f}{points} (no interval: {self.why_no_interval})"
         f = f"{{:+.{digits}f}}"
         design = f"paired t, {e.n} seeds" if e.paired else f"Welch t, {self.a.n} and {self.b.n} runs"
         return (f"{f.format(e.estimate)}{points} (95% CI {f.format(e.low)} to {f.format(e.high)}; {design})")

@@ -13,6 +13,8 @@ conclusion's ledger judges them together.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -61,13 +63,23 @@ class Judged:
     verdict: str
 
     def effect_text(self, digits: int = 2) -> str:
-        """``"+0.23 points (99.7% CI +0.05 to +0.41)"``, or why there is no interval."""
+        """``"+0.23 points (99.7% CI +0.05 to +0.41)"``; an effect on a log scale as a ratio, ``"x0.54 steps (99.7%
+        CI x0.002 to x183)"``; or why there is no interval."""
         if self.effect is None:
-            return self.test.why_not or "no interval: " + (self.test.comparison.interval_text(digits)
-                                                             .split("(no interval: ")[-1].rstrip(")"))
+            return self.test.why_not or f"no interval: {self.test.comparison.why_no_interval}"
         e, unit = self.effect, self.test.protocol_entry.unit
-        return (f"{e.estimate:+.{digits}f} {unit} ({100 * e.level:.3g}% CI {e.low:+.{digits}f} to "
-                f"{e.high:+.{digits}f})")
+        level = f"{100 * e.level:.3g}% CI"
+        if unit.startswith("log") and not unit.startswith("log2"):
+            what = unit.removeprefix("log").split(" (")[0].strip()
+            what = f" {what}" if what and what != "ratio" else ""
+            return f"{_times(e.estimate)}{what} ({level} {_times(e.low)} to {_times(e.high)})"
+        return f"{e.estimate:+.{digits}f} {unit} ({level} {e.low:+.{digits}f} to {e.high:+.{digits}f})"
+
+
+def _times(log_ratio: float) -> str:
+    """A log ratio as a factor: ``"x0.54"``, ``"x180"``, ``"x0.002"``."""
+    x = math.exp(log_ratio)
+    return f"x{x:.0f}" if x >= 10 else f"x{x:.2g}" if x >= 0.01 else f"x{x:.1g}"
 
 
 def judge(tests: Sequence[Test]) -> list[Judged]:
@@ -153,12 +165,16 @@ def verdict_counts(claims: Sequence[Claim]) -> str:
 
 
 def written_for(claims: Sequence[Claim], verdicts: dict[str, str], paragraph: str) -> None:
-    """Declare the verdicts a hand-written paragraph was written for (test name -> verdict, the tests judged together
-    over ``claims``); a full build whose runs give another verdict fails here, naming the paragraph, so stale prose
-    cannot ship. The quick profile checks nothing: its tiny runs decide no verdict (its banner says so)."""
+    """Declare the verdicts a hand-written paragraph was written for: test name (or the protocol id of an entry
+    measured once) -> verdict, the tests judged together over ``claims``. A full build whose runs give another verdict
+    fails here, naming the paragraph, so stale prose cannot ship. The quick profile checks nothing: its tiny runs
+    decide no verdict (its banner says so)."""
     if is_quick():
         return
-    judged = {j.test.name: j.verdict for j in ledger_rows(claims)}
+    rows = ledger_rows(claims)
+    judged = {j.test.name: j.verdict for j in rows}
+    once = [e for e in {j.test.entry for j in rows} if sum(j.test.entry == e for j in rows) == 1]
+    judged |= {j.test.entry: j.verdict for j in rows if j.test.entry in once}  # an entry measured once, by its id
     for name, expected in verdicts.items():
         if expected not in VERDICTS:
             raise ValueError(f"verdict {expected!r} for {name!r} is not one; accepted: {', '.join(VERDICTS)}")
