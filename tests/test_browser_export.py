@@ -165,8 +165,6 @@ def history(bn: bool, acc: float, diverged: bool = False, lr: float = 3.0) -> Hi
 def test_browser_findings_compare_the_books_runs_at_the_rate_to_try():
     runs = {("no BN", 3.0): [history(False, 0.11, True) for _ in range(3)],
             ("BN", 3.0): [history(True, a) for a in (0.95, 0.96, 0.97)]}
-    v = findings.browser_findings(runs)
-    assert v["br_try_lr"] == "3"
-    assert "at lr 3" in v["br_book_runs"] and "is above zero" in v["br_book_runs"]
-    assert "3 of 3 seeds without BN diverged" in v["br_book_runs"]
-    assert v["br_loss_rtol"] == "0.001" and v["br_bn_atol"] == "1e-05"
+    f = findings.browser_findings(runs)
+    assert f.lr == 3.0 and f.diverged == 3 and f.n_seeds == 3
+    assert f.after_epoch.direction == "higher" and f.after_epoch.b.mean == pytest.approx(96.0)

@@ -33,26 +33,22 @@ D2L = pair([0.80, 0.81, 0.82], [0.86, 0.87, 0.88], epochs=10, batch=256)
 PUBLISHED = {"no BN": 0.779, "BN": 0.858}
 
 
-def test_a_clear_gap_on_fashion_and_none_on_mnist_says_it_was_the_data():
-    v = fd.fashion_findings(pair([0.89, 0.895, 0.90], [0.91, 0.915, 0.92]), SWEEP, D2L, PUBLISHED,
-                            pair([0.987, 0.988, 0.990], [0.986, 0.989, 0.991]))
-    assert "about the data" in v["headline"] and v["final_clear"] == 1
-    assert v["claims"][0].verdict == "supported"
-    assert "+2.00 points" in v["final_compare"] and "is above zero" in v["final_compare"]
-    assert "does not exclude zero" in v["mnist_compare"]
+MNIST = pair([0.987, 0.988, 0.990], [0.986, 0.989, 0.991])
 
 
-def test_no_gap_on_fashion_says_the_data_alone_does_not_explain_it():
-    v = fd.fashion_findings(pair([0.89, 0.90, 0.91], [0.893, 0.899, 0.913]), SWEEP, D2L, PUBLISHED,
-                            pair([0.987, 0.988, 0.990], [0.986, 0.989, 0.991]))
-    assert "does not explain" in v["headline"] and "about the data" not in v["headline"]
-    assert v["claims"][0].verdict == "inconclusive" and v["final_clear"] == 0
+def test_a_gap_on_fashion_and_none_on_mnist_is_supported():
+    f = fd.fashion_findings(pair([0.89, 0.895, 0.90], [0.91, 0.915, 0.92]), SWEEP, D2L, PUBLISHED, MNIST)
+    assert f.final.direction == "higher" and not f.mnist.shown
+    assert f.claim.verdict == "supported" and f.claims == [f.claim]
+    assert f.final.effect_text().startswith("+2.00 points (95% CI +")
+    assert f.n_seeds == 3 and f.n_runs == 3 * 2 + 12 + 6
 
 
-def test_bn_behind_on_fashion_is_said_as_such():
-    v = fd.fashion_findings(pair([0.91, 0.915, 0.92], [0.89, 0.895, 0.90]), SWEEP, D2L, PUBLISHED,
-                            pair([0.987, 0.988, 0.990], [0.986, 0.989, 0.991]))
-    assert "BN ends below" in v["headline"] and v["claims"][0].verdict == "contradicted"
+def test_no_gap_on_fashion_is_inconclusive_and_bn_behind_is_contradicted():
+    level = fd.fashion_findings(pair([0.89, 0.90, 0.91], [0.893, 0.899, 0.913]), SWEEP, D2L, PUBLISHED, MNIST)
+    assert level.claim.verdict == "inconclusive" and not level.final.shown
+    behind = fd.fashion_findings(pair([0.91, 0.915, 0.92], [0.89, 0.895, 0.90]), SWEEP, D2L, PUBLISHED, MNIST)
+    assert behind.claim.verdict == "contradicted" and behind.final.direction == "lower"
 
 
 def test_per_class_names_the_classes_bn_helps_and_hurts():
@@ -62,25 +58,19 @@ def test_per_class_names_the_classes_bn_helps_and_hurts():
     helped_bn[0] = 0.7  # T-shirt/top
     no_bn = [run(s, 0.9, False, classes=[c + 0.001 * s for c in helped]) for s in range(3)]
     bn = [run(s, 0.9, True, classes=[c + 0.001 * s for c in helped_bn]) for s in range(3)]
-    text = fd.per_class_text(fd.per_class(no_bn, bn))
-    assert text.startswith("BN is ahead on 1 of 10 classes (Shirt (+10.0))")
-    assert f"behind on 1 ({fd.CLASSES[0]} (-10.0))" in text and "the other 8" in text
+    f = fd.fashion_findings({"no BN": no_bn, "BN": bn}, SWEEP, D2L, PUBLISHED, MNIST)
+    assert f.ahead == ["Shirt"] and f.behind == [fd.CLASSES[0]]
+    assert f.classes["Shirt"].difference == pytest.approx(10.0)
 
 
 def test_usable_range_follows_the_protocol_and_counts_diverged_seeds():
-    v = fd.fashion_findings(pair([0.89] * 3, [0.91] * 3), SWEEP, D2L, PUBLISHED, pair([0.99] * 3, [0.99] * 3))
-    assert v["usable_range"].startswith("BN widens the usable range of learning rates from 0.1 to 3")
-    assert "at lr 3, " in v["lr_compare"] and "3 of 3 seeds without BN diverged" in v["lr_compare"]
+    f = fd.fashion_findings(pair([0.89] * 3, [0.91] * 3), SWEEP, D2L, PUBLISHED, pair([0.99] * 3, [0.99] * 3))
+    assert f.usable == (0.1, 3.0) and f.diverged == {0.1: 0, 3.0: 3} and f.lrs == "0.1, 3"
+    assert f.by_lr[3.0].direction == "higher"
 
 
-@pytest.mark.parametrize("ours, relation", [([0.77, 0.78, 0.79], "lies within the range of our seeds"),
-                                            ([0.82, 0.83, 0.84], "5.1 points above")])
-def test_d2l_agreement_is_stated_against_the_range_of_our_seeds(ours, relation):
-    texts = fd.d2l_texts(pair(ours, [0.86, 0.86, 0.86], epochs=10, batch=256), PUBLISHED)
-    assert relation in texts["no BN"] and "d2l's 77.9%" in texts["no BN"]
-
-
-def test_d2l_sign_follows_our_runs():
-    assert "agree with it in sign" in fd.d2l_sign_text(D2L, PUBLISHED)
-    flipped = pair([0.86, 0.87, 0.88], [0.80, 0.81, 0.82], epochs=10, batch=256)
-    assert "do not show its sign" in fd.d2l_sign_text(flipped, PUBLISHED)
+def test_d2l_check_compares_our_seeds_with_the_published_runs():
+    f = fd.fashion_findings(pair([0.89] * 3, [0.91] * 3), SWEEP, D2L, PUBLISHED, MNIST)
+    assert f.d2l["no BN"].mean == pytest.approx(81.0) and f.d2l_published["no BN"] == pytest.approx(77.9)
+    assert f.d2l_published_gap == pytest.approx(7.9) and f.d2l_gap.direction == "higher"
+    assert f.d2l_lrs == {"no BN": 0.9, "BN": 0.9}

@@ -217,18 +217,17 @@ def fit(h):
 def test_regularisation_bn_narrows_the_gap_and_lets_dropout_go():
     runs = reg_runs({"neither": (0.95, 0.951, 0.952), "dropout": (0.96, 0.961, 0.962),
                      "BN": (0.965, 0.967, 0.966), "BN + dropout": (0.964, 0.966, 0.968)})
-    v = fd.regularisation_findings(runs, fit)
-    assert v["gaps"]["neither"] == pytest.approx([5.0, 4.9, 4.8])
-    assert v["verdict_gap"] == "BN narrows the train-test gap"
-    assert v["verdict_dropout"] == "BN alone ends above dropout alone"
-    assert v["verdict_both"] == "the runs do not show adding dropout to BN making a difference"
+    f = fd.regularisation_findings(runs, fit)
+    assert f.gap["neither"].values == pytest.approx((5.0, 4.9, 4.8))
+    assert f.gap_bn.direction == "lower" and f.bn_vs_dropout.direction == "higher" and not f.both_vs_bn.shown
     # the gap 1.4 to 1.6 points narrower; BN alone within 0.5 points of BN + dropout by its interval: non-inferior
-    assert [c.verdict for c in v["claims"]] == ["supported", "supported"]
-    assert v["claims"][1].tests[0].comparison.paired and v["val_size"] == "5,000"
-    assert "fixed subset of 2,000 training images, dropout 0.5" in v["setting"] and v["n_seeds"] == 3
-    assert "chosen on validation for each (neither 0.3, dropout 0.3, BN 0.9, BN + dropout 0.9)" in v["setting"]
-    assert "| BN + dropout |" in v["table"]
-    assert v["drop_bn"] == 0 and "0.0 points with BN" in v["unsteady"]  # every run rises from epoch 1 to 2
+    assert [c.verdict for c in f.claims] == ["supported", "supported"]
+    assert f.claims[1].tests[0].comparison.paired and f.val_size == 5000 and f.n_train == 2000
+    assert "fixed subset of 2,000 training images, dropout 0.5" in f.setting and f.n_seeds == 3
+    assert "chosen on validation for each (neither 0.3, dropout 0.3, BN 0.9, BN + dropout 0.9)" in f.setting
+    assert f.lrs == {"neither": 0.3, "dropout": 0.3, "BN": 0.9, "BN + dropout": 0.9} and f.dropout == 0.5
+    assert "| BN + dropout |" in f.table()
+    assert f.drops["BN"] == 0  # every run rises from epoch 1 to 2
 
 
 def test_largest_epoch_drop():
@@ -240,17 +239,15 @@ def test_largest_epoch_drop():
 def test_regularisation_dropout_still_helps_with_bn():
     runs = reg_runs({"neither": (0.95, 0.951, 0.952), "dropout": (0.97, 0.971, 0.972),
                      "BN": (0.95, 0.952, 0.953), "BN + dropout": (0.975, 0.976, 0.977)})
-    v = fd.regularisation_findings(runs, fit)
-    assert v["verdict_gap"] == "the runs do not show BN changing the train-test gap"
-    assert v["verdict_dropout"] == "BN alone ends below dropout alone"
-    assert v["verdict_both"] == "adding dropout to BN helps"
+    f = fd.regularisation_findings(runs, fit)
+    assert not f.gap_bn.shown and f.bn_vs_dropout.direction == "lower" and f.both_vs_bn.direction == "higher"
+    assert f.claims[1].verdict == "contradicted"  # dropping dropout costs more than the 0.5 points that matter
 
 
 def test_regularisation_single_seed_and_missing_variant():
     runs = reg_runs({"neither": (0.95,), "dropout": (0.96,), "BN": (0.96,), "BN + dropout": (0.96,)})
-    v = fd.regularisation_findings(runs, fit)
-    assert v["n_seeds"] == 1 and "(1 seed)" in v["table"]
-    assert v["verdict_dropout"] == "the runs do not separate BN alone from dropout alone"
+    f = fd.regularisation_findings(runs, fit)
+    assert f.n_seeds == 1 and "(1 seed)" in f.table() and not f.bn_vs_dropout.shown
     del runs["dropout"]
     with pytest.raises(ValueError, match="dropout"):
         fd.regularisation_findings(runs, fit)

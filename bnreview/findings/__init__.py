@@ -15,7 +15,7 @@ The submodules:
 - One module a chapter: :mod:`~bnreview.findings.motivation`, :mod:`~bnreview.findings.algorithm`,
   :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
   explorer), :mod:`~bnreview.findings.paper_mnist`, :mod:`~bnreview.findings.what_bn_does`,
-  :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion`, :mod:`~bnreview.findings.depth`
+  :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion` (typed: :class:`FashionFindings`), :mod:`~bnreview.findings.depth`
   (typed: :class:`DepthFindings`), :mod:`~bnreview.findings.landscape` (typed: :class:`LandscapeFindings`), :mod:`~bnreview.findings.in_browser` and
   :mod:`~bnreview.findings.conclusion`.
 
@@ -82,13 +82,12 @@ from bnreview.findings.what_bn_does import (PAPER_ICS, PAPER_INFERENCE, REVIEW_I
                                             WB_NETWORKS, WB_NORM_LAYER, batch_findings, drift_groups, noisy_findings,
                                             population_findings, unit_drift, what_bn_does_findings)
 from bnreview.findings.regularisation import (PAPER_DROPOUT_CLAIM, PAPER_REG_CLAIM, REG_NAMES, REVIEW_REG_CLAIM,
-                                              largest_epoch_drop, regularisation_findings, regularisation_table,
+                                              RegularisationFindings, largest_epoch_drop, regularisation_findings, regularisation_table,
                                               train_test_gaps)
 from bnreview.findings.conclusion import (QUESTIONS, REVIEW_CONCLUSION, ConclusionFindings, Question, claims_of,
                                           conclusion_findings)
-from bnreview.findings.fashion import (CLASSES, answer, d2l_sign_text, d2l_texts, fashion_findings,
-                                       lr_texts, network_labels, per_class, per_class_text)
-from bnreview.findings.in_browser import TRY_LR, browser_findings
+from bnreview.findings.fashion import CLASSES, FashionFindings, fashion_findings, network_labels, per_class
+from bnreview.findings.in_browser import TRY_LR, BrowserFindings, browser_findings
 from bnreview.findings.landscape import (SANTURKAR_CLAIM, LandscapeFindings, landscape_findings, landscape_table,
                                          run_means)
 from bnreview.findings.depth import (DepthFindings, DepthRow, advantage_slopes, censored_log_steps, depth_findings,

@@ -164,6 +164,14 @@ class Comparison:
             return ""
         return "one run a side" if min(self.a.n, self.b.n) < 2 else "a run never got there"
 
+    def effect_text(self, digits: int = 2, unit: str = " points") -> str:
+        """``"+4.75 points (95% CI +1.56 to +7.94)"``: the difference and its interval, the design left to the
+        chapter (stated once per table or figure); ``"+4.75 points (no interval: one run a side)"``."""
+        e = self.effect
+        if e is None:
+            return f"{self.difference:+.{digits}f}{unit} (no interval: {self.why_no_interval})"
+        return f"{e.estimate:+.{digits}f}{unit} (95% CI {e.low:+.{digits}f} to {e.high:+.{digits}f})"
+
     def interval_text(self, digits: int = 2, unit: str = "%") -> str:
         """``"+0.23 points (95% CI +0.13 to +0.33; paired t, 3 seeds)"``."""
         points = " points" if unit == "%" else unit
