@@ -46,7 +46,8 @@ def motivation() -> Chapter:
 def lenet_bn() -> Chapter:
     """The review's experiment: LeNet with and without BN, and our BN against torch's."""
     review, torch_bn = ex.review_runs(), ex.torch_bn_runs()
-    return Chapter({"review": review, "torch": torch_bn}, fd.review_findings(review["no BN"], review["BN"], torch_bn))
+    return Chapter({"review": review, "torch": torch_bn},
+                   fd.review_findings(review["no BN"], review["BN"], torch_bn, ex.step_seconds()))
 
 
 def lr_sweep() -> Chapter:

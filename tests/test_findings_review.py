@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from bnreview import experiments as ex
 from bnreview import findings as fd
 from bnreview.probes import saturated
 from bnreview.train import History
@@ -125,18 +126,17 @@ def trained(final, seed=0, first=None, seconds=1.0, loss=0.05, per_class=None, s
 def test_baseline_findings_anchor_and_hardest_digits():
     runs = [trained(0.988, 0, per_class=[0.99] * 9 + [0.97]), trained(0.9865, 1, per_class=[0.95] + [0.99] * 9),
             trained(0.987, 2)]
-    v = fd.baseline_findings(runs[0], runs)
-    assert v["base_acc"] == pytest.approx(98.8) and v["worst_digit"] == 9 and v["base_epochs"] == 2
-    assert "is above the 0.95% LeCun et al. report for LeNet-5 without distortions in every seed" in v["base_seeds"]
-    assert "9 in seed 0, 0 in seed 1" in v["base_hardest"] and "changes from seed to seed" in v["base_hardest"]
-    assert v["claims"][0].tests[0].comparison.paired  # each seed against the review's 98%: a one-sample t
-    assert v["claims"][0].verdict == "supported"  # 98.8, 98.65, 98.7: above 98 by an interval that says so
+    f = fd.baseline_findings(runs[0], runs)
+    assert f.shown is runs[0] and f.digits_by_accuracy[0] == 9 and f.finals.mean == pytest.approx(98.7167, abs=1e-3)
+    assert f.errors.lo == pytest.approx(1.2) and f.errors.hi == pytest.approx(1.35)
+    assert f.hardest == {0: 9, 1: 0, 2: 9}
+    assert f.claim.tests[0].comparison.paired  # each seed against the review's 98%: a one-sample t
+    assert f.claim.verdict == "supported" and f.claims == [f.claim]  # 98.8, 98.65, 98.7: above 98
 
 
-def test_baseline_on_both_sides_of_the_review_98_is_inconclusive_and_a_tie_with_lecun_is_both_sides():
+def test_baseline_on_both_sides_of_the_review_98_is_inconclusive():
     runs = [trained(0.9905, 0), trained(0.97, 1)]
-    v = fd.baseline_findings(runs[0], runs)
-    assert "lies on both sides of the 0.95%" in v["base_seeds"] and v["claims"][0].verdict == "inconclusive"
+    assert fd.baseline_findings(runs[0], runs).claim.verdict == "inconclusive"
 
 
 def review_runs(base_final=(0.987, 0.986, 0.9875), bn_final=(0.9903, 0.9894, 0.9908), bn_first=0.98, base_first=0.97,
@@ -152,46 +152,33 @@ def torch_twins(bn, shift=0.0, seconds=None, **changes):
                     seconds=h.epoch_seconds[0] if seconds is None else seconds, **changes) for h in bn]
 
 
-def test_review_findings_values_sentences_and_claims():
+def test_review_findings_comparisons_claims_and_benchmarked_time():
     base, bn = review_runs()
-    v = fd.review_findings(base, bn, torch_twins(bn, steps=(0.3, 0.2000001)))
-    assert v["final_clear"] == 1 and v["final_difference"] == pytest.approx(0.3333, abs=1e-3)
-    assert "(95% CI +0.32 to +0.35" in v["final_compare"] and "paired t, 3 seeds" in v["final_compare"]
-    assert v["time_ratio"] == pytest.approx(14 / 11) and v["sec_bn"] == 14 and v["sec_base"] == 11
-    assert "BN is 27% slower per epoch; times read from training runs, not a benchmark" in v["time_text"]
-    assert v["impl_ratio"] == pytest.approx(1.0) and v["impl_points"] == pytest.approx(0.0)
-    assert v["impl_same_epochs"] == 2 and v["impl_loss_diff"] == pytest.approx(1e-7, abs=1e-9)
-    assert v["impl_test"].comparison.paired and v["impl_n"] == 3
-    assert v["headline"].startswith("At the review's settings (lr 0.9, batch 64, 2 epochs, 60,000 images, seeds 0, 1, "
-                                    "2), BN ends higher")
-    # identical accuracies over 3 seeds: equivalence within 0.1 points is supported; time: not tested
-    assert [c.verdict for c in v["claims"]] == ["supported", "not tested", "supported"]
-    assert all(isinstance(v[k], str) for k in ("headline", "learned", "epoch1_compare", "impl_text"))
+    step = ex.StepSeconds(0.010, 0.013, 0.012, "here")
+    f = fd.review_findings(base, bn, torch_twins(bn, steps=(0.3, 0.2000001)), step)
+    assert f.final.direction == "higher" and f.final.difference == pytest.approx(0.3333, abs=1e-3)
+    assert f.final.effect_text().startswith("+0.33 points (95% CI +0.32 to +0.35)")
+    assert f.impl.accuracy.difference == pytest.approx(0.0) and f.impl.same_epochs == 2
+    assert f.impl.loss_diff == pytest.approx(1e-7, abs=1e-9) and f.impl.test.comparison.paired
+    assert f.step is step and "13.0 ms with ours against 12.0 ms with torch's" in f.claims[1].evidence
+    # identical accuracies over 3 seeds: equivalence within 0.1 points is supported
+    assert [c.verdict for c in f.claims] == ["supported", "supported"]
 
 
 def test_review_findings_overlapping_seeds_and_only_early_gain_is_mixed():
     base, bn = review_runs(bn_final=(0.986, 0.9885, 0.987), base_sec=(10, 14, 12), bn_sec=(13, 11, 15))
-    v = fd.review_findings(base, bn, torch_twins(bn, seconds=20.0))
-    assert "the final accuracies do not separate the two networks" in v["headline"]
-    assert v["claims"][0].verdict == "inconclusive"  # higher after one epoch only: the claim is the final accuracy
+    f = fd.review_findings(base, bn, torch_twins(bn, seconds=20.0))
+    assert not f.final.shown and f.epoch1.shown and f.step is None
+    assert f.claims[0].verdict == "inconclusive"  # higher after one epoch only: the claim is the final accuracy
 
 
 def test_review_findings_single_seed_and_missing_seed():
     base, bn = review_runs(base_final=(0.987,), bn_final=(0.987,), base_sec=(10,), bn_sec=(10,))
-    v = fd.review_findings(base, bn, torch_twins(bn, seconds=10.5))
-    assert "(1 seed)" in v["final_compare"] and "(no interval: one run a side)" in v["final_compare"]
-    assert v["claims"][0].verdict == "inconclusive" and v["claims"][2].verdict == "inconclusive"
+    f = fd.review_findings(base, bn, torch_twins(bn, seconds=10.5))
+    assert f.final.effect_text() == "+0.00 points (no interval: one run a side)"
+    assert f.claims[0].verdict == "inconclusive" and f.claims[1].verdict == "inconclusive"
     with pytest.raises(ValueError, match="the same seeds"):
         fd.review_findings(base, bn, [trained(0.987, 5, impl="torch")])
-
-
-def test_unsteady_epoch_times_are_flagged_and_do_not_decide_the_implementation_verdict():
-    base, bn = review_runs()
-    bn[0].epoch_seconds = [10.0, 40.0]  # one epoch four times as long as the other: the machine was busy
-    v = fd.review_findings(base, bn, torch_twins(bn, seconds=13.0))
-    assert v["time_swing"] == 4.0 and "these times are rough" in v["time_text"]
-    assert "these times are rough" in v["impl_text"]
-    assert fd.epoch_time_swing(review_runs()[0]) == 1.0 and fd.time_caveat(1.2) == ""
 
 
 # --- regularisation

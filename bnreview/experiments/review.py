@@ -39,6 +39,7 @@ class StepSeconds:
 
     no_bn: float
     bn: float
+    torch_bn: float  # with torch.nn.BatchNorm in the same trainer
     machine: str
 
 
@@ -49,7 +50,7 @@ def step_seconds(path: Path = STEP_SECONDS) -> StepSeconds | None:
         return None
     found = json.loads(path.read_text())
     m, seconds = found["machine"], found["seconds_per_step"]
-    return StepSeconds(seconds["bnreview, no BN"], seconds["bnreview, our BN"],
+    return StepSeconds(seconds["bnreview, no BN"], seconds["bnreview, our BN"], seconds["bnreview, torch BN"],
                        f"{m['cpu']} ({m['kind']}), torch {m['torch']}, {found['threads']} thread(s), {m['date'][:10]}")
 
 

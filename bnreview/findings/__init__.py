@@ -62,10 +62,10 @@ from bnreview.findings.motivation import (MOT_LAYERS, MOT_QUOTED_SCALES, MOT_SAM
                                           distribution_test, motivation_findings, motivation_table, saturation_table,
                                           saturation_threshold)
 from bnreview.findings.algorithm import ALG_SHAPES, ALG_TOLERANCE, REVIEW_SLIPS, algorithm_findings
-from bnreview.findings.review import (IMPL_SAME_POINTS, IMPL_SAME_TIME, LECUN_ERROR, PAPER_ACCURACY_CLAIM,
-                                      REVIEW_ACCURACY, REVIEW_ACCURACY_CLAIM, REVIEW_IMPL_CLAIM, TIME_SWING,
-                                      baseline_findings, epoch_seconds_each, epoch_time_swing, hardest_digit,
-                                      implementation_findings, review_findings, time_caveat)
+from bnreview.findings.review import (IMPL_SAME_POINTS, LECUN_ERROR, PAPER_ACCURACY_CLAIM, REVIEW_ACCURACY,
+                                      REVIEW_ACCURACY_CLAIM, REVIEW_IMPL_CLAIM, BaselineFindings, ImplementationFindings,
+                                      ReviewFindings, baseline_findings, hardest_digit, implementation_findings,
+                                      review_findings)
 from bnreview.findings.lr_sweep import (LR_BN, LR_NORM_LAYER, LR_NORM_LRS, LR_NO_BN, LR_REVIEW, PAPER_EXPLORER_CLAIM,
                                         PAPER_LR_CLAIM, PAPER_SCALE_CLAIM, PAPER_SPEED_CLAIM, PLACEMENT_POSITIONS,
                                         REVIEW_CLAIM, SCALE_WINDOW, best_lr_by_validation, effective_lr, effective_lr_findings,

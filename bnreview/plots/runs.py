@@ -24,7 +24,7 @@ from bnreview.train import History
 __all__ = [
     "CORRECT", "WRONG", "LIVE_POINTS", "setting", "figure_and_axes", "loss_curves", "accuracy_curves",
     "moving_average", "step_loss", "prediction_grid", "mistakes_grid", "per_class_accuracy", "confusion_matrix",
-    "percentiles_over_training", "compare_bars", "layer_statistics", "layer_rows", "architecture_table",
+    "percentiles_over_training", "layer_statistics", "layer_rows", "architecture_table",
     "accuracy_points", "live_curves", "png",
 ]
 
@@ -174,16 +174,6 @@ def percentiles_over_training(histories: dict[str, History], layer: str, unit: b
     axes[0].set_ylabel(f"{layer}: {what} input to the nonlinearity")
     axes[0].legend(fontsize="small")
     return axes[0].figure
-
-
-def compare_bars(values: dict[str, float], ylabel: str, ax=None, fmt: str = "{:.2f}", title: str | None = None):
-    """One bar per run for a single number (accuracy, seconds per epoch), each labelled with its value."""
-    fig, ax = figure_and_axes(ax, figsize=(5, 3.2))
-    bars = ax.bar(list(values), list(values.values()), color=[f"C{i}" for i in range(len(values))])
-    ax.bar_label(bars, [fmt.format(v) for v in values.values()], fontsize=9)
-    ax.set(ylabel=ylabel, title=title)
-    ax.grid(alpha=0.3, axis="y")
-    return fig
 
 
 def layer_statistics(histories: dict[str, History]):

@@ -10,13 +10,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreview.plots.runs import WRONG, accuracy_curves, compare_bars, figure_and_axes, percentiles_over_training
+from bnreview.plots.runs import WRONG, accuracy_curves, figure_and_axes, percentiles_over_training
 from bnreview.train import History
 
 __all__ = [
     "curves_over_steps", "lr_sweep_figure", "grouped_bars", "against_batch_size", "placement_by_lr",
     "weight_norm_curves", "figure_1a", "percentiles_figure", "accuracy_by_lr", "drift_by_lr", "batch_size_accuracy",
-    "saturation_curves", "seeds_and_time", "implementations", "regularisation", "accuracy_per_epoch",
+    "saturation_curves", "implementations", "regularisation", "accuracy_per_epoch",
 ]
 
 # --- Figures of the chapters beyond the review (learning rates, the paper's MLP, what BN does) ---
@@ -309,41 +309,14 @@ def saturation_curves(table: dict, title: str | None = None):
     return fig
 
 
-def seeds_and_time(by_seed: dict[str, list[History]], seconds: dict[str, list[float]], title: str | None = None):
-    """Test accuracy per epoch over seeds (left) and training seconds per epoch (right), per setting.
-
-    Left: the mean over seeds with a min-max band. Right: one dot per run, the bar at the median
-    (``seconds``: from :func:`bnreview.findings.epoch_seconds_each`).
-    """
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained", width_ratios=(3, 2))
-    for i, (label, hs) in enumerate(by_seed.items()):
-        n = min(len(h.test_acc) for h in hs)
-        _spread(left, np.arange(1, n + 1), [h.test_acc[:n] for h in hs], f"C{i}",
-                f"{label} ({len(hs)} seed{'s' if len(hs) > 1 else ''})")
-        values = np.array(seconds[label], dtype=float)
-        bar = right.bar(i, np.median(values), 0.6, color=f"C{i}")
-        right.plot(np.full(len(values), i), values, ".", color="black", ms=5)
-        right.bar_label(bar, [f"{np.median(values):.1f} s"], fontsize=8)
-    left.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy per epoch (band: min to max)")
-    left.xaxis.get_major_locator().set_params(integer=True)
-    left.legend(fontsize="small", loc="lower right")
-    right.set(xticks=range(len(by_seed)), xticklabels=list(by_seed), ylabel="seconds per training epoch",
-              title="time per epoch (bar: median; dots: runs)")
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
-
-
 def implementations(runs: dict[str, History], title: str | None = None):
-    """Two runs of one setting with different BN implementations, side by side in three panels.
+    """Two runs of one setting with different BN implementations, side by side.
 
-    The panels: test accuracy per epoch, the absolute difference of their step losses, and their
-    training seconds per epoch.
+    Left: test accuracy per epoch; right: the absolute difference of their step losses. Their time is
+    benchmarks/trainer.py's, not the runs'.
     """
     (a_name, a), (b_name, b) = runs.items()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     accuracy_curves(runs, ax=axes[0], title="test accuracy per epoch")
     n = min(len(a.step_loss), len(b.step_loss))
     diffs = np.abs(np.array(a.step_loss[:n]) - np.array(b.step_loss[:n]))
@@ -351,10 +324,6 @@ def implementations(runs: dict[str, History], title: str | None = None):
     axes[1].set(xlabel="SGD step", ylabel=f"|loss({a_name}) - loss({b_name})| (nats)",
                 title="step losses, difference (floor 1e-9)")
     axes[1].grid(alpha=0.3)
-    from bnreview.findings import seconds_per_epoch
-
-    compare_bars({k: seconds_per_epoch([h]) for k, h in runs.items()}, "seconds per training epoch", ax=axes[2],
-                 fmt="{:.1f}", title="time per epoch")
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
