@@ -11,7 +11,7 @@ from bnreview.probes import saturated
 from bnreview.train import History
 
 LAYERS = fd.MOT_LAYERS
-SCALES = fd.MOT_QUOTED_SCALES  # the scales the prose quotes, and no more (fast)
+SCALES = (1, 3, 10)  # the scales the prose quotes, and no more (fast)
 
 
 # --- motivation
@@ -55,30 +55,29 @@ def motivation_runs(n=3, bn_factor=2.0, bn_sat=0.3):
     return base, bn
 
 
-def test_motivation_says_bn_slows_the_drift_but_does_not_hold_it_still():
-    v = fd.motivation_findings(*motivation_runs(), scales=SCALES)
-    assert v["thr_sigmoid"] == pytest.approx(3.64, abs=0.01) and v["thr_tanh"] == pytest.approx(1.82, abs=0.01)
-    assert v["top_saturated_bn"] == "conv2" and v["still"] == 0 and v["n_slower"] == 4
-    assert "slows the drift of the layers' inputs in every layer but does not hold them still" in v["headline"]
-    assert "conv2 at 40.0% with BN" in v["headline"]
+def test_motivation_bn_slows_the_drift_but_does_not_hold_it_still():
+    f = fd.motivation_findings(*motivation_runs(), scales=SCALES)
+    assert f.thresholds["sigmoid"] == pytest.approx(3.64, abs=0.01) and f.thresholds["tanh"] == pytest.approx(1.82, abs=0.01)
+    assert f.most_saturated("BN") == "conv2" and not f.still and f.slower == list(LAYERS)
+    assert f.layers["BN"]["conv2"].saturated.mean == pytest.approx(40.0) and f.less_saturated == list(LAYERS)
     # the runs end at step 50, before the protocol's step 100: the distributions are not tested; the saturation
     # is, in conv1, the layer most saturated without BN (the first of the tie): 30% with BN against 70% without
-    assert [c.verdict for c in v["claims"]] == ["not tested", "supported"]
-    assert v["claims"][1].tests[0].label == "conv1"
-    assert "|z| > 3.64 for the logistic sigmoid" in v["learned"]
-    assert "| conv2 | BN |" in v["table"]
+    assert [c.verdict for c in f.claims] == ["not tested", "supported"]
+    assert f.claims[1].tests[0].label == "conv1"
+    assert f.at("tanh", 10)[0] > f.at("tanh", 1)[0] and "| conv2 | BN | 1.00 (1.00 to 1.00) |" in f.table()
+    assert f.range_text("no BN", "end") == "5.10 (conv1) to 5.10 (conv1)"  # every layer alike
+    assert f.range_text("BN", "moved", 1) == "2.0 (conv1) to 2.0 (conv1)"  # (2.01 - 1) / 0.5, in no-BN units
 
 
 def test_motivation_when_bn_holds_the_inputs_still():
-    v = fd.motivation_findings(*motivation_runs(bn_factor=1.05), scales=SCALES)
-    assert v["still"] == 1 and "BN holds the layers' inputs still" in v["headline"]
+    assert fd.motivation_findings(*motivation_runs(bn_factor=1.05), scales=SCALES).still
 
 
 def test_motivation_when_bn_does_not_slow_anything():
     base, bn = motivation_runs(bn_factor=20.0, bn_sat=0.8)
-    v = fd.motivation_findings(base, bn, scales=SCALES)
-    assert v["n_slower"] == 0 and "BN does not hold the layers' inputs still" in v["headline"]
-    assert [c.verdict for c in v["claims"]] == ["not tested", "contradicted"]  # 80% saturated with BN, 70% without
+    f = fd.motivation_findings(base, bn, scales=SCALES)
+    assert f.slower == [] and f.less_saturated == []
+    assert [c.verdict for c in f.claims] == ["not tested", "contradicted"]  # 80% saturated with BN, 70% without
 
 
 def test_layer_distributions_measure_the_change_from_step_100_in_the_no_bn_spread():
@@ -97,8 +96,8 @@ def test_layer_distributions_measure_the_change_from_step_100_in_the_no_bn_sprea
 
 
 def test_motivation_with_a_single_seed():
-    v = fd.motivation_findings(*motivation_runs(n=1), scales=SCALES)
-    assert v["n_seeds"] == 1 and "seed 0" in v["setting"] and "(1 seed)" in v["table"]
+    f = fd.motivation_findings(*motivation_runs(n=1), scales=SCALES)
+    assert f.n_seeds == 1 and "seed 0" in f.setting and "| conv1 | no BN | 0.50 |" in f.table()
 
 
 # --- algorithm

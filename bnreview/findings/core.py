@@ -73,6 +73,12 @@ class Spread:
             return f"{mean} (1 seed)"
         return f"{mean} ± {self.std:.{digits}f} ({self.n} seeds, {self.lo:.{digits}f} to {self.hi:.{digits}f})"
 
+    def short(self, digits: int = 2, unit: str = "%") -> str:
+        """``"98.94% (98.90 to 98.99)"``: the mean and the seeds' range, for a table whose caption states the seeds
+        once; one value: ``"98.94%"``."""
+        mean = f"{self.mean:.{digits}f}{unit}"
+        return mean if self.n == 1 else f"{mean} ({self.lo:.{digits}f} to {self.hi:.{digits}f})"
+
 
 def spread(values: Iterable[float], seeds: Iterable[int] | None = None) -> Spread:
     """The :class:`Spread` of some values (one per run), each named by its run's seed if given."""

@@ -10,15 +10,15 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from bnreview.findings.core import Spread, compare, over_runs, spread
+from bnreview.findings.core import Comparison, Spread, compare, over_runs, spread
 from bnreview.findings.ledger import Claim, Test
-from bnreview.findings.wording import runs_setting, seeds_label, seeds_text
+from bnreview.findings.wording import runs_setting
 from bnreview.train import History
 
 SAT_SLOPE_FRACTION = 0.1  # saturated: slope below this fraction of its maximum (the rule of probes.saturated)
 MOT_SCALES = (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30)  # std of a unit's input
-MOT_QUOTED_SCALES = (1, 3, 10)  # the scales the prose quotes (each in MOT_SCALES)
 MOT_SAMPLES, MOT_SEED = 100_000, 0
 MOT_LAYERS = ("conv1", "conv2", "conv3", "fc1")
 MOT_STILL = 0.1  # a spread that ends within 10% of where it started counts as held still
@@ -67,116 +67,49 @@ def input_spread(history: History, layer: str, at: int) -> float:
     return history.probes[layer]["p85"][at] - history.probes[layer]["p15"][at]
 
 
-def _layer_numbers(runs: Sequence[History], layer: str) -> dict[str, Spread]:
-    return {"start": over_runs(runs, lambda h: input_spread(h, layer, 0)),
-            "end": over_runs(runs, lambda h: input_spread(h, layer, -1)),
-            "factor": over_runs(runs, lambda h: input_spread(h, layer, -1) / input_spread(h, layer, 0)),
-            "saturated": over_runs(runs, lambda h: 100 * h.probes[layer]["saturated"][-1])}
+@dataclass(frozen=True)
+class LayerNumbers:
+    """One layer of one network over the seeds: its input spread at the start and the end, their ratio, and the
+    share of saturated units at the end (%)."""
+
+    start: Spread
+    end: Spread
+    factor: Spread
+    saturated: Spread
 
 
-def motivation_table(base: dict, bn: dict) -> str:
-    """Per layer, without and with BN: the inputs' spread at the start and the end, its growth, the saturated units."""
+def layer_numbers(runs: Sequence[History], layer: str) -> LayerNumbers:
+    """:class:`LayerNumbers` of ``layer`` over ``runs`` (one per seed)."""
+    return LayerNumbers(over_runs(runs, lambda h: input_spread(h, layer, 0)),
+                        over_runs(runs, lambda h: input_spread(h, layer, -1)),
+                        over_runs(runs, lambda h: input_spread(h, layer, -1) / input_spread(h, layer, 0)),
+                        over_runs(runs, lambda h: 100 * h.probes[layer]["saturated"][-1]))
+
+
+def motivation_table(layers: dict[str, dict[str, LayerNumbers]]) -> str:
+    """Per layer, without and with BN: the inputs' spread at the start and the end, its growth, the saturated units;
+    each the mean and the seeds' range."""
     rows = ["| layer | network | spread at the start | spread at the end | end / start | saturated at the end |",
             "|---|---|---|---|---|---|"]
-    for layer in base:
-        for name, numbers in (("no BN", base[layer]), ("BN", bn[layer])):
-            rows.append(f"| {layer} | {name} | {numbers['start'].text(2, '')} | {numbers['end'].text(2, '')} | "
-                        f"{numbers['factor'].text(1, 'x')} | {numbers['saturated'].text(1)} |")
+    for layer in layers["no BN"]:
+        for name in ("no BN", "BN"):
+            n = layers[name][layer]
+            rows.append(f"| {layer} | {name} | {n.start.short(2, '')} | {n.end.short(2, '')} | "
+                        f"{n.factor.short(1, 'x')} | {n.saturated.short(1)} |")
     return "\n".join(rows)
 
 
-def _saturation_values(scales: Sequence[float], quoted: Sequence[float]) -> dict:
-    """The saturation thresholds, the saturation table over ``scales`` and its numbers at the ``quoted`` scales."""
-    table = saturation_table(scales)
-    v: dict = {"thr_tanh": saturation_threshold("tanh"), "thr_sigmoid": saturation_threshold("sigmoid"),
-               "sat_fraction": SAT_SLOPE_FRACTION, "sat_samples": f"{MOT_SAMPLES:,}", "sat_seed": MOT_SEED,
-               "sat_table": table}
-    for name in table:
-        for s in quoted:
-            i = list(scales).index(s)
-            v[f"sat_{name}_{s:g}"] = 100 * table[name]["saturated"][i]
-            v[f"slope_{name}_{s:g}"] = table[name]["mean_slope"][i]
-    return v
-
-
-def _range(values: dict[str, float], digits: int = 2) -> str:
-    """``"0.52 (conv1) to 3.10 (fc1)"``: the smallest and largest of per-layer values."""
-    lo, hi = min(values, key=values.get), max(values, key=values.get)
-    return f"{values[lo]:.{digits}f} ({lo}) to {values[hi]:.{digits}f} ({hi})"
-
-
-def _moves(base: dict, numbers: dict) -> dict[str, Spread]:
+def moves(base: dict[str, LayerNumbers], numbers: dict[str, LayerNumbers]) -> dict[str, Spread]:
     """Per layer, each run's change of the spread from initialisation to the end, in units of the network
-    WITHOUT BN's mean spread at initialisation: one denominator for both networks (their spreads at
+    WITHOUT BN's mean spread at initialisation (``base``): one denominator for both networks (their spreads at
     initialisation differ by construction, BN's near 2, no BN's well below)."""
-    return {layer: spread(((e - s) / base[layer]["start"].mean for s, e in zip(n["start"].values, n["end"].values)),
-                          n["start"].seeds) for layer, n in numbers.items()}
-
-
-def _most_saturated(numbers: dict) -> str:
-    return max(numbers, key=lambda layer: numbers[layer]["saturated"].mean)
-
-
-def _where(found: list, layers: Sequence[str]) -> str:
-    return "in every layer" if len(found) == len(layers) else f"in {', '.join(found)} only" if found else \
-        "in no layer"
-
-
-def _steadier_layers(base: dict, bn: dict, layers: Sequence[str]) -> tuple[bool, list, list]:
-    """Whether BN holds every layer's input spread within ``MOT_STILL`` of its start; the layers whose spread
-    changes less with BN (in the no-BN unit of :func:`_moves`, by its 95% interval); and those with fewer
-    saturated units with BN."""
-    still = all(abs(bn[layer]["factor"].mean - 1) <= MOT_STILL for layer in layers)
-    moves_base, moves_bn = _moves(base, base), _moves(base, bn)
-    slower = [layer for layer in layers
-              if compare(over_abs(moves_base[layer]), over_abs(moves_bn[layer])).direction == "lower"]
-    less_sat = [layer for layer in layers
-                if compare(base[layer]["saturated"], bn[layer]["saturated"]).direction == "lower"]
-    return still, slower, less_sat
+    return {layer: spread(((e - s) / base[layer].start.mean for s, e in zip(n.start.values, n.end.values)),
+                          n.start.seeds) for layer, n in numbers.items()}
 
 
 def over_abs(s: Spread) -> Spread:
     """The absolute values of a spread's values, named by the same seeds."""
     return spread((abs(v) for v in s.values), s.seeds)
-
-
-def _drift_values(base: dict, bn: dict, layers: Sequence[str], over: str, setting: str) -> dict:
-    """How the layers' inputs drift without and with BN, the headline, and the counts the claims rest on."""
-    top_base, top_bn = _most_saturated(base), _most_saturated(bn)
-    still, slower, less_sat = _steadier_layers(base, bn, layers)
-    top_compare = compare(base[top_bn]["saturated"], bn[top_bn]["saturated"]).text(
-        "without BN", "with BN", f"{top_bn}'s saturated units at the end", 1)
-    v: dict = {}
-    end = {name: {layer: n[layer]["end"].mean for layer in layers} for name, n in (("base", base), ("bn", bn))}
-    moved = {name: {layer: m.mean for layer, m in _moves(base, n).items()} for name, n in (("base", base), ("bn", bn))}
-    unit = "in units of each layer's spread at initialisation without BN, the same unit for both networks"
-    v["drift_base"] = (f"Without BN, the 15-85th percentile spread of the layers' inputs to tanh ends at "
-                       f"{_range(end['base'])} ({over}), a change of {_range(moved['base'], 1)} {unit}; at the end "
-                       f"{base[top_base]['saturated'].mean:.1f}% of {top_base}'s units are saturated, the most of "
-                       f"any layer")
-    stays = f"stays within {100 * MOT_STILL:g}% of its start" if still else "does not stay put either"
-    v["drift_bn"] = (f"With BN before each tanh, the spread {stays}: it ends at {_range(end['bn'])}, a change of "
-                     f"{_range(moved['bn'], 1)} in the same unit; "
-                     f"conv1's goes from "
-                     f"{bn['conv1']['start'].mean:.2f} to {bn['conv1']['end'].mean:.2f} (without BN from "
-                     f"{base['conv1']['start'].mean:.2f} to {base['conv1']['end'].mean:.2f}). The most saturated "
-                     f"layer with BN is {top_bn}; {top_compare}")
-    head = f"Measured on LeNet at the review's settings ({setting}), BN "
-    if still:
-        head += "holds the layers' inputs still"
-    elif slower:
-        head += f"slows the drift of the layers' inputs {_where(slower, layers)} but does not hold them still"
-    else:
-        head += "does not hold the layers' inputs still"
-    v["headline"] = head + (
-        f": the 15-85th percentile spread of the layers' inputs to tanh changes by {_range(moved['bn'], 1)} with "
-        f"BN and by {_range(moved['base'], 1)} without, both in units of the layer's spread at initialisation "
-        f"without BN ({over}); fewer units end saturated with BN "
-        f"{_where(less_sat, layers)} (the most saturated layer: {top_bn} at {bn[top_bn]['saturated'].mean:.1f}% "
-        f"with BN, {top_base} at {base[top_base]['saturated'].mean:.1f}% without)")
-    v.update(still=int(still), n_slower=len(slower), n_less_saturated=len(less_sat), n_layers=len(layers),
-             top_saturated_bn=top_bn, top_saturated_base=top_base)
-    return v
 
 
 DISTRIBUTION_FROM = 100  # step: the protocol's "layer-distributions" measures the spread's change from here
@@ -205,50 +138,87 @@ def distribution_test(base_runs: Sequence[History], bn_runs: Sequence[History], 
                                                over_runs(bn_runs, lambda h: change(h, layer) / d)), label=layer)
 
 
+@dataclass(frozen=True)
+class MotivationFindings:
+    """The motivation chapter: saturation of isolated units against the spread of their inputs, and the inputs to
+    LeNet's nonlinearities over training, without and with BN, over the seeds."""
+
+    thresholds: dict[str, float]  # activation -> |z| beyond which a unit is saturated
+    curves: dict  # saturation_table(): {activation: {"scale", "saturated", "mean_slope"}}
+    layers: dict[str, dict[str, LayerNumbers]]  # "no BN", "BN" -> layer -> numbers
+    moved: dict[str, dict[str, Spread]]  # "no BN", "BN" -> layer -> change of spread, in no-BN units
+    claims: tuple[Claim, ...]
+    probe_every: int
+    probe_images: int
+    n_seeds: int
+    setting: str
+
+    def at(self, activation: str, scale: float) -> tuple[float, float]:
+        """At inputs N(0, scale^2): the share of saturated units (%) and the mean slope over its maximum."""
+        curve = self.curves[activation]
+        i = curve["scale"].index(scale)
+        return 100 * curve["saturated"][i], curve["mean_slope"][i]
+
+    def most_saturated(self, network: str) -> str:
+        """The layer of ``network`` ("no BN" or "BN") with the most saturated units at the end."""
+        return max(self.layers[network], key=lambda layer: self.layers[network][layer].saturated.mean)
+
+    def saturation(self, layer: str) -> Comparison:
+        """Saturated units at the end (%) in ``layer``, BN against no BN, paired."""
+        return compare(self.layers["no BN"][layer].saturated, self.layers["BN"][layer].saturated)
+
+    @property
+    def still(self) -> bool:
+        """BN holds every layer's input spread within ``MOT_STILL`` of its start."""
+        return all(abs(n.factor.mean - 1) <= MOT_STILL for n in self.layers["BN"].values())
+
+    @property
+    def slower(self) -> list[str]:
+        """The layers whose spread changes less with BN (in the no-BN unit, by its 95% interval)."""
+        return [layer for layer in self.layers["BN"] if compare(over_abs(self.moved["no BN"][layer]),
+                                                                over_abs(self.moved["BN"][layer])).direction == "lower"]
+
+    @property
+    def less_saturated(self) -> list[str]:
+        """The layers with fewer saturated units at the end with BN (by the 95% interval)."""
+        return [layer for layer in self.layers["BN"] if self.saturation(layer).direction == "lower"]
+
+    def table(self) -> str:
+        """Per layer and network, the spreads, their ratio and the saturated units (Markdown)."""
+        return motivation_table(self.layers)
+
+    def range_text(self, network: str, what: str, digits: int = 2) -> str:
+        """``"4.48 (conv1) to 10.65 (conv2)"``: the smallest and largest mean over the layers of the spread at the
+        ``"end"``, or of the change ``"moved"`` (in no-BN units), for ``network``."""
+        values = ({layer: n.end.mean for layer, n in self.layers[network].items()} if what == "end" else
+                  {layer: m.mean for layer, m in self.moved[network].items()})
+        lo, hi = min(values, key=values.get), max(values, key=values.get)
+        return f"{values[lo]:.{digits}f} ({lo}) to {values[hi]:.{digits}f} ({hi})"
+
+
 def motivation_findings(base_runs: Sequence[History], bn_runs: Sequence[History], layers: Sequence[str] = MOT_LAYERS,
-                        scales: Sequence[float] = MOT_SCALES, quoted: Sequence[float] = MOT_QUOTED_SCALES) -> dict:
-    """Every value and sentence of the motivation chapter, its claims, "What we learned" and a "headline" (what
-    the probes measured, for the conclusion). ``base_runs``/``bn_runs``: the review's runs without and with BN
-    on all four layers (one per seed, the same seeds)."""
+                        scales: Sequence[float] = MOT_SCALES) -> MotivationFindings:
+    """The motivation chapter. ``base_runs``/``bn_runs``: the review's runs without and with BN on all four layers
+    (one per seed, the same seeds)."""
     from bnreview.probes import PROBE_BATCH
 
-    v = _saturation_values(scales, quoted)
-    h = base_runs[0]
-    c = h.config
-    seeds = seeds_label(base_runs, distinct=False)
-    v.update(probe_steps=h.probe_steps[-1], probe_every=c.get("probe_every", 0), n_seeds=len(base_runs),
-             probe_images=PROBE_BATCH,
-             seeds=seeds,
-             setting=runs_setting(base_runs))
-    base = {layer: _layer_numbers(base_runs, layer) for layer in layers}
-    bn = {layer: _layer_numbers(bn_runs, layer) for layer in layers}
-    v["layers"] = {"no BN": base, "BN": bn}
-    v["table"] = motivation_table(base, bn)
-    for name, numbers in (("base", base), ("bn", bn)):
-        for layer in layers:
-            for what in ("start", "end", "saturated"):
-                v[f"{name}_{layer}_{what}"] = numbers[layer][what].mean
-    n = seeds_text(len(base_runs))
-    over = f"means over {seeds}" if len(base_runs) > 1 else seeds
-    v.update(_drift_values(base, bn, layers, over, v["setting"]))
-    top_bn = v["top_saturated_bn"]
-    less_sat = _steadier_layers(base, bn, layers)[2]
-    top_base = v["top_saturated_base"]
-    v["claims"] = [
-        Claim("BN fixes the distribution of layer inputs", PAPER_ICS_CLAIM, REVIEW_ICS_CLAIM, v["headline"],
-              (distribution_test(base_runs, bn_runs, layers),), "motivation"),
+    numbers = {"no BN": {layer: layer_numbers(base_runs, layer) for layer in layers},
+               "BN": {layer: layer_numbers(bn_runs, layer) for layer in layers}}
+    base = numbers["no BN"]
+    top_base = max(layers, key=lambda layer: base[layer].saturated.mean)
+    sat = compare(base[top_base].saturated, numbers["BN"][top_base].saturated)
+    distribution = distribution_test(base_runs, bn_runs, layers)
+    claims = (
+        Claim("BN fixes the distribution of layer inputs", PAPER_ICS_CLAIM, REVIEW_ICS_CLAIM,
+              f"the change of the input spread of {distribution.label or 'the layer that moves most'} from step "
+              f"{DISTRIBUTION_FROM} to the end, in units of its spread without BN: "
+              + (distribution.comparison.effect_text(2, "") if distribution.comparison else distribution.why_not),
+              (distribution,), "motivation"),
         Claim("BN keeps units out of saturation", PAPER_SATURATION_CLAIM, REVIEW_SATURATION_CLAIM,
-              "saturated units at the end, most saturated layer with BN: "
-              + compare(base[top_bn]["saturated"], bn[top_bn]["saturated"]).text("without BN", "with BN", top_bn, 1)
-              + f"; fewer units saturated with BN {_where(less_sat, layers)} ({n})",
-              (Test("saturation", compare(base[top_base]["saturated"], bn[top_base]["saturated"]),
-                    label=top_base),), "motivation"),
-    ]
-    v["learned"] = "\n".join(f"- {s}." for s in (
-        f"A unit counts as saturated where its slope is below {100 * SAT_SLOPE_FRACTION:g}% of its maximum: "
-        f"|z| > {v['thr_tanh']:.2f} for tanh, |z| > {v['thr_sigmoid']:.2f} for the logistic sigmoid",
-        f"With inputs drawn from N(0, s^2), {v['sat_tanh_1']:.0f}% of tanh units are saturated at s = 1 and "
-        f"{v['sat_tanh_10']:.0f}% at s = 10 (mean slope {v['slope_tanh_1']:.2f} and {v['slope_tanh_10']:.2f} of "
-        f"its maximum)",
-        v["headline"]))
-    return v
+              f"saturated units at the end in {top_base}, the most saturated layer without BN: {sat.effect_text()}",
+              (Test("saturation", sat, label=top_base),), "motivation"),
+    )
+    return MotivationFindings(
+        {"tanh": saturation_threshold("tanh"), "sigmoid": saturation_threshold("sigmoid")}, saturation_table(scales),
+        numbers, {name: moves(base, n) for name, n in numbers.items()}, claims,
+        base_runs[0].config.get("probe_every", 0), PROBE_BATCH, len(base_runs), runs_setting(base_runs))
