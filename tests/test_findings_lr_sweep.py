@@ -88,7 +88,7 @@ def test_findings_quote_the_one_usable_range_and_choose_on_validation():
 
 
 def test_training_time_is_steps_to_97_times_benchmarked_seconds_per_step():
-    step = ex.StepSeconds(no_bn=0.010, bn=0.012, machine="AMD EPYC (AVX2), torch 2.14.1, 1 thread(s), 2026-12-06")
+    step = ex.StepSeconds(no_bn=0.010, bn=0.012, torch_bn=0.011, machine="AMD EPYC (AVX2), torch 2.14.1, 1 thread(s), 2026-12-06")
     v = fd.lr_sweep_findings(sweep(), placement(), step)
     time = next(t for c in v["claims"] for t in c.tests if t.entry == "training-time")
     # 200 steps at 12 ms with BN against 300 at 10 ms without, per seed
