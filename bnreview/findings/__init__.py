@@ -12,7 +12,7 @@ The submodules:
   chapters share (steps to an accuracy, weight growth, the pilot's choice of the MLP's learning rate).
 - :mod:`~bnreview.findings.wording`: how counts, learning rates, seeds and a set of runs' setting are written.
 - :mod:`~bnreview.findings.ledger`: the claims ledger (:class:`Claim`, :func:`verdict`).
-- One module a chapter: :mod:`~bnreview.findings.motivation` (typed: :class:`MotivationFindings`), :mod:`~bnreview.findings.algorithm`,
+- One module a chapter: :mod:`~bnreview.findings.motivation` (typed: :class:`MotivationFindings`), :mod:`~bnreview.findings.algorithm` (typed: :class:`AlgorithmFindings`),
   :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
   explorer), :mod:`~bnreview.findings.paper_mnist`, :mod:`~bnreview.findings.what_bn_does`,
   :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion` (typed: :class:`FashionFindings`), :mod:`~bnreview.findings.depth`
@@ -61,7 +61,7 @@ from bnreview.findings.motivation import (MOT_LAYERS, MOT_SAMPLES, MOT_SCALES, M
                                           SAT_SLOPE_FRACTION, LayerNumbers, MotivationFindings, distribution_test,
                                           input_spread, layer_numbers, motivation_findings, motivation_table, moves,
                                           saturation_table, saturation_threshold)
-from bnreview.findings.algorithm import ALG_SHAPES, ALG_TOLERANCE, REVIEW_SLIPS, algorithm_findings
+from bnreview.findings.algorithm import ALG_SHAPES, ALG_TOLERANCE, AlgorithmFindings, algorithm_findings
 from bnreview.findings.review import (IMPL_SAME_POINTS, LECUN_ERROR, PAPER_ACCURACY_CLAIM, REVIEW_ACCURACY,
                                       REVIEW_ACCURACY_CLAIM, REVIEW_IMPL_CLAIM, BaselineFindings, ImplementationFindings,
                                       ReviewFindings, baseline_findings, hardest_digit, implementation_findings,
