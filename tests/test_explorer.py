@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from bnreview import data, experiments, explorer  # noqa: E402
-from bnreview.page import Page
 from bnreview.models import BN_LAYERS  # noqa: E402
 from bnreview.cache import load_cached  # noqa: E402
 from bnreview.experiments import PLACEMENTS, compute_grid, grid_settings  # noqa: E402
@@ -214,12 +213,8 @@ def test_explorer_findings_quote_the_sweeps_usable_range_and_the_grids_speed(gri
 
     sweep = {(fd.LR_NO_BN, lr): [grid.run(lr, "none")] * 3 for lr in LRS} | {
         (fd.LR_BN, lr): [grid.run(lr, "all")] * 3 for lr in LRS}
-    v = fd.explorer_findings(grid, sweep)
-    assert v["ex_usable_range"] == fd.usable_range_text(sweep, fd.LR_NO_BN, fd.LR_BN)  # the one result, 3 seeds
-    assert v["ex_sweep_seeds"] == 3 and v["ex_n_runs"] == len(LRS) * len(KEYS)
-    assert v["ex_speed"].startswith("In the explorer's runs (seed 0 alone), BN reaches 97% test accuracy in fewer "
-                                    "steps (one run each: a ranking, with no interval)")
-    assert v["ex_table"] == explorer.summary_markdown(grid)
-    assert "does not claim that BN trains faster at every learning rate" in v["ex_paper_claim"]
-    assert v["learned"].count("\n- ") == 2
-    assert all(isinstance(x, (str, int, float)) for x in Page(v).as_dict().values())
+    f = fd.explorer_findings(grid, sweep)
+    assert f.usable == (fd.largest_usable_lr(sweep, fd.LR_NO_BN), fd.largest_usable_lr(sweep, fd.LR_BN))
+    assert f.sweep_seeds == 3 and f.grid is grid and f.claims == []  # the usable range: the sweep's, 3 seeds
+    assert f.speed.one_seed and f.speed.n == len(LRS)
+    assert f.summary == experiments.grid_summary(grid)

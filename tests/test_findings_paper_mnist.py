@@ -3,7 +3,6 @@
 import pytest
 
 from bnreview import findings as fd
-from bnreview.page import Page
 from bnreview.train import History
 
 STEPS = 1000
@@ -48,10 +47,11 @@ def test_the_choice_is_made_on_validation_never_on_test():
     choice = fd.pilot_choice(p, 0.05)
     assert choice["lr"] == 0.5 and choice["runner_up"] == 2.0 and choice["bn_lr"] == 2.0
     assert choice["overall"] == (0.05, 0.5)
-    assert "(chosen)" in fd.pilot_table(p, choice).splitlines()[6]  # std 0.05, lr 0.5
-    text = fd.pilot_text(p, choice)
-    assert "does best at lr 0.5 (96.00%), then at lr 2 (95.00%)" in text
-    assert "a ranking, without an interval" in text and "validation picks the same σ = 0.05" in text
+    values = fd.pilot_accuracies(p)
+    assert values[0.05, 0.5, "none"] == pytest.approx(96.0) and values[0.05, 2.0, "none"] == pytest.approx(95.0)
+    table = fd.pilot_table(values, 0.05, 0.5).splitlines()
+    assert table[6] == "| N(0, 0.05²) | 0.5 | 96.00% (chosen) | 96.00% |"  # std 0.05, lr 0.5
+    assert sum("(chosen)" in row for row in table) == 1
 
 
 def test_a_tie_goes_to_the_first_learning_rate_and_the_runner_up_is_the_other():
@@ -69,18 +69,19 @@ def test_a_pilot_without_validation_images_is_refused():
         fd.pilot_choice(p, 0.3)
 
 
-def test_validation_may_prefer_another_scale_and_the_text_says_so():
+def test_validation_may_prefer_another_scale():
     p = pilot([[0.5, 0.6, 0.99], [0.88, 0.96, 0.95]], [[0.9] * 3, [0.9] * 3])
-    choice = fd.pilot_choice(p, 0.05)
-    assert choice["overall"] == (0.01, 2.0)
-    assert "would pick σ = 0.01 (lr 2, 99.00%)" in fd.pilot_text(p, choice)
+    assert fd.pilot_choice(p, 0.05)["overall"] == (0.01, 2.0)
 
 
-def test_scale_text_says_whether_bn_depends_less_on_lr_and_scale():
-    text, less = fd.pilot_scale_text(pilot([[0.11, 0.5, 0.93], [0.88, 0.95, 0.95]], [[0.94, 0.95, 0.96], [0.95] * 3]))
-    assert less and "from 11.00% (σ = 0.01, lr 0.1) to 95.00%" in text and "depends less" in text
-    text, less = fd.pilot_scale_text(pilot([[0.9] * 3] * 2, [[0.5, 0.9, 0.9], [0.9] * 3]))
-    assert not less and "does not make the outcome depend less" in text
+def test_the_pilot_range_says_whether_bn_depends_less_on_lr_and_scale():
+    values = fd.pilot_accuracies(pilot([[0.11, 0.5, 0.93], [0.88, 0.95, 0.95]], [[0.94, 0.95, 0.96], [0.95] * 3]))
+    assert fd.pilot_range(values, "none") == pytest.approx((11.0, 95.0))
+    assert fd.pilot_range(values, "all") == pytest.approx((94.0, 96.0))
+    _, runs, check, lenet = chapter()
+    wide_bn = pilot([[0.9] * 3, [0.9, 0.9, 0.95]], [[0.5, 0.9, 0.9], [0.9] * 3])
+    assert fd.paper_mnist_findings(wide_bn, runs, check, lenet).pilot_depends_less is False
+    assert fd.paper_mnist_findings(*chapter()).pilot_depends_less is True
 
 
 def test_accuracy_at_a_step_takes_the_last_evaluation_before_it():
@@ -89,44 +90,52 @@ def test_accuracy_at_a_step_takes_the_last_evaluation_before_it():
     assert fd.accuracy_at([h], 300).values == (97.0,)
 
 
-def test_steps_to_text_with_spread_and_missing_seeds():
+def test_reach_with_spread_and_missing_seeds():
     runs = [mlp(reach97=200, seed=0), mlp(reach97=400, seed=1), mlp(seed=2)]
-    assert fd.steps_to_text(runs, 0.97) == "at step 300 ± 141 (2 seeds, 200 to 400); 1 of 3 seeds never get there"
-    assert fd.steps_to_text([mlp()], 0.97) == "never within the run"
-    assert fd.steps_to_text([mlp(), mlp(seed=1)], 0.97) == "never within the run (no seed gets there)"
+    reach = fd.Reach(tuple(fd.steps_to_accuracy(runs, 0.97)))
+    assert reach.missing == 1 and reach.reached.values == (200.0, 400.0)
+    assert reach.short() == "300 (200 to 400); 1 of 3 never"
+    assert fd.Reach((1500.0,)).short() == "1,500"
+    assert fd.Reach((float("inf"),) * 2).short() == "never" and fd.Reach((float("inf"),) * 2).reached is None
 
 
 def test_figure_1a_bn_faster_and_higher():
     runs = {"without BN": [mlp(final=0.971 + 0.001 * s, reach97=600, seed=s) for s in range(3)],
             "with BN": [mlp(final=0.981 + 0.001 * s, reach97=200, reach98=800, seed=s) for s in range(3)]}
     f = fd.figure_1a_findings(runs)
-    assert f["faster"] and f["higher"]
-    assert f["shape"].startswith("As in the paper's Figure 1(a), BN trains faster and ends higher here.")
-    assert "is above zero" in f["final"] and "test accuracy at step 20 (2% of training)" in f["early"]
-    assert "BN reaches 97% in fewer steps (the paired interval of the ratio of steps lies below 1)" in f["reach"]
+    assert f.faster and not f.slower and f.higher and not f.neither_reaches
+    assert f.final.direction == "higher" and f.final.paired
+    assert sorted(f.early) == [20, 100]  # 2% and 10% of 1,000 steps
+    without, with_ = f.reach[0.98]
+    assert without.reached is None and with_.reached.values == (800.0,) * 3
+    assert "| 97% | 600 (600 to 600) | 200 (200 to 200) |" in f.reach_table().splitlines()
+    assert "| 98% | never | 800 (800 to 800) |" in f.reach_table().splitlines()
 
 
 def test_figure_1a_half_and_none():
     same = [mlp(final=0.97, reach97=300, seed=s) for s in range(2)]
     higher = [mlp(final=0.98, reach97=300, seed=s) for s in range(2)]
     half = fd.figure_1a_findings({"without BN": same, "with BN": higher})
-    assert not half["faster"] and half["higher"] and "one half holds here: BN ends higher" in half["shape"]
+    assert not half.faster and not half.slower and half.higher
     none = fd.figure_1a_findings({"without BN": same, "with BN": same})
-    assert "the runs show neither that BN trains faster nor that it ends higher" in none["shape"]
+    assert not (none.faster or none.higher or none.neither_reaches)
     never = fd.figure_1a_findings({"without BN": [mlp(final=0.9)], "with BN": [mlp(final=0.95)]})
-    assert never["reach"].endswith("neither network reaches 97% within the run.")
+    assert never.neither_reaches and not never.faster and not never.slower
 
 
 def test_steadiness_band_widths_and_verdicts():
     calm = [mlp(band=(2.07, 2.5, 3.0), wobble=0.1, seed=s) for s in range(3)]
     wild = [mlp(band=(0.2, 3.0, 6.0), wobble=1.0, seed=s) for s in range(3)]
     s = fd.steadiness(wild, calm, "fc3")
-    assert s["steadier"] and s["verdict"].startswith("BN keeps this unit's input steadier")
-    assert "With BN it is 2.07 ± 0.00 (3 seeds, 2.07 to 2.07) wide at step 0" in s["text"]
-    assert "a normal distribution's band would be 2.07 wide, ±1.04" in s["text"]
-    assert s["late_step"] == 50  # the first probe at or after 2% of 1,000 steps
-    assert fd.steadiness(calm, wild, "fc3")["verdict"].startswith("BN does not keep this unit's input steadier")
-    assert "the runs do not show BN changing" in fd.steadiness(calm, calm, "fc3")["verdict"]
+    assert s.steadier and s.drift.direction == "lower"
+    assert s.width_bn[0].values == pytest.approx((2.07,) * 3) and s.width_nobn[1].mean == pytest.approx(3.0)
+    assert s.width_nobn[2].mean == pytest.approx(6.0)
+    assert f"{fd.PM_NORMAL_BAND:.2f}" == "2.07"
+    assert s.late_step == 50 and s.first_step == 50  # the first probe at or after 2% of 1,000 steps
+    assert "| with BN | 2.07 (2.07 to 2.07) | 2.50 (2.50 to 2.50) | 3.00 (3.00 to 3.00) |" in s.table()
+    assert fd.steadiness(calm, wild, "fc3").drift.direction == "higher"
+    assert not fd.steadiness(calm, wild, "fc3").steadier
+    assert fd.steadiness(calm, calm, "fc3").drift.direction == "not shown"
 
 
 def test_titles_name_exactly_the_seeds_shown():
@@ -151,23 +160,28 @@ def chapter(runner_up_steadier=True):
     return p, runs, check, lenet
 
 
-def test_the_chapter_findings_claims_and_learned():
-    v = fd.paper_mnist_findings(*chapter())
-    assert v["lr"] == "2" and v["runner_up"] == "0.5" and v["mlp_params"] == "99,710"
-    assert "BN does not keep this unit's input steadier" in v["drift_verdict"]
-    assert "BN keeps this unit's input steadier" in v["check_verdict"]
-    assert v["lr_dependence"].startswith("So whether BN visibly steadies the last hidden layer depends on the learning "
-                                         "rate (steadier at lr 0.5 only)")
-    assert "BN keeps this unit's input steadier" in v["lenet_verdict"]
+def test_the_chapter_findings_and_claims():
+    f = fd.paper_mnist_findings(*chapter())
+    assert isinstance(f, fd.PaperMnistFindings)
+    assert (f.lr, f.runner_up, f.bn_lr, f.std) == (2.0, 0.5, 2.0, 0.05) and f.mlp_params == 99_710
+    assert f.pilot_depends_less and f.pilot_seeds == "seed 0" and f.val_size == 5000 and f.pilot_steps == 300
+    assert not f.main.steadier and f.check.steadier and f.lenet.steadier
+    assert f.lr_dependent is True  # steadier at the runner-up only
+    assert f.fig1a.faster and f.fig1a.higher
     # mlp-higher is not tested (no runs at BN's own rate given), mlp-faster is (200 against 600 steps to 95%); with
     # BN the median swings 0.8 every other probe against 0.2 without: "steadier" is contradicted; no init grid
-    assert [c.verdict for c in v["claims"]] == ["supported", "contradicted", "not tested"]
-    assert [(t.entry, t.comparison is not None) for t in v["claims"][0].tests] == [("mlp-higher", False),
-                                                                                  ("mlp-faster", True)]
-    assert v["headline"].startswith("On the paper's own MNIST network (lr 2, chosen on validation; 3 seeds, 1,000 steps)")
-    assert v["learned"].count("\n- ") == 7
-    assert v["setting_seed0"].endswith("seed 0") and v["setting"].endswith("seeds 0, 1, 2")
-    assert all(isinstance(x, (str, int, float)) for x in Page(v).as_dict().values())
+    assert [c.verdict for c in f.claims] == ["supported", "contradicted", "not tested"]
+    assert [(t.entry, t.comparison is not None) for t in f.claims[0].tests] == [("mlp-higher", False),
+                                                                               ("mlp-faster", True)]
+    assert f.own is None and f.init is None and f.init_stds == () and f.init_steps == 0
+    assert f.judged("mlp-faster").verdict == "supported" and f.judged("mlp-steadier").verdict == "contradicted"
+    assert f.claim("mlp-faster") is f.claims[0] and f.median is f.claims[1].tests[0].comparison
+    assert f.claims[0].evidence.startswith("final test accuracy at lr 2, BN against no BN: +1.00 points (95% CI")
+    assert "at lr 0.5 (seeds 0, 1, 2)" in f.claims[1].evidence
+    assert f.claims[2].evidence.startswith("over the pilot's grid (seed 0), validation accuracy spans 10.00 to 96.00%")
+    assert all(len(c.evidence.split()) <= 40 for c in f.claims)
+    assert f.setting_seed0.endswith("seed 0") and f.setting.endswith("seeds 0, 1, 2")
+    assert f.median_from == 100 and f.steps == 1000 and f.n_seeds == 3 and f.check_seeds == "seeds 0, 1, 2"
 
 
 def init_grid(ranges_none=(3.0, 2.0, 4.0), ranges_bn=(0.5, 0.2, 0.4)):
@@ -183,13 +197,15 @@ def init_grid(ranges_none=(3.0, 2.0, 4.0), ranges_bn=(0.5, 0.2, 0.4)):
 def test_bn_at_its_own_rate_and_the_initial_scale_are_tested_over_the_seeds():
     p, runs, check, lenet = chapter()
     own = [mlp(final=0.985 + 0.001 * s, lr=2.0, seed=s) for s in range(3)]
-    v = fd.paper_mnist_findings(p, runs, check, lenet, own=own, init=init_grid())
-    higher, init = v["claims"][0].tests[0], v["claims"][2].tests[0]
-    assert higher.comparison.difference == pytest.approx(1.4) and higher.comparison.paired
-    assert v["own_text"].startswith("final test accuracy: with BN at its own rate (lr 2) 98.60%")
+    f = fd.paper_mnist_findings(p, runs, check, lenet, own=own, init=init_grid())
+    higher, init = f.claims[0].tests[0], f.claims[2].tests[0]
+    assert higher.comparison.difference == pytest.approx(1.4) and higher.comparison.paired and f.own is higher.comparison
+    assert higher.label == "lr 2 without BN, 2 with"
     assert init.comparison.a.values == pytest.approx((3.0, 2.0, 4.0)) and init.comparison.paired
-    assert v["init_verdict"] == "with BN the outcome depends less on the initial scale"
-    assert "σ 0.01, 0.05, 0.5, each network at its own chosen rate. The range" in v["init_text"] and v["claims"][2].verdict == "supported"
+    assert f.init is init.comparison and f.init.direction == "lower"
+    assert f.init_stds == (0.01, 0.05, 0.5) and f.init_steps == 300 and f.claims[2].verdict == "supported"
+    assert "with BN at its own rate: +1.40 points" in f.claims[0].evidence
+    assert f.claims[2].evidence.startswith("range of validation accuracy over the initial scales, per seed")
     assert fd.scale_ranges(init_grid(), "with BN").values == pytest.approx((0.5, 0.2, 0.4))
 
 
@@ -209,13 +225,12 @@ def test_the_chapter_findings_refuse_runs_at_a_learning_rate_validation_did_not_
 
 
 def test_the_same_answer_at_both_learning_rates():
-    v = fd.paper_mnist_findings(*chapter(runner_up_steadier=False))
-    assert v["lr_dependence"].startswith("At both learning rates the answer is the same")
+    assert fd.paper_mnist_findings(*chapter(runner_up_steadier=False)).lr_dependent is False
 
 
 def test_a_one_seed_check_cannot_say_whether_the_answer_depends_on_the_learning_rate():
     p, runs, check, lenet = chapter()
     check = {name: runs_[:1] for name, runs_ in check.items()}
-    v = fd.paper_mnist_findings(p, runs, check, lenet)
-    assert v["lr_dependence"] == ("The check at lr 0.5 has no interval (seed 0), so these runs cannot say whether "
-                                  "the answer depends on the learning rate.")
+    f = fd.paper_mnist_findings(p, runs, check, lenet)
+    assert f.lr_dependent is None and f.check.drift.effect is None and f.check_seeds == "seed 0"
+    assert "at lr 0.5 (seed 0)" in f.claims[1].evidence and "no interval: one run a side" in f.claims[1].evidence

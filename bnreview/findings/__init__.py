@@ -14,7 +14,7 @@ The submodules:
 - :mod:`~bnreview.findings.ledger`: the claims ledger (:class:`Claim`, :func:`verdict`).
 - One module a chapter: :mod:`~bnreview.findings.motivation` (typed: :class:`MotivationFindings`), :mod:`~bnreview.findings.algorithm` (typed: :class:`AlgorithmFindings`),
   :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
-  explorer), :mod:`~bnreview.findings.paper_mnist`, :mod:`~bnreview.findings.what_bn_does`,
+  explorer; typed: :class:`LrSweepFindings`, :class:`ExplorerFindings`), :mod:`~bnreview.findings.paper_mnist` (typed: :class:`PaperMnistFindings`), :mod:`~bnreview.findings.what_bn_does`,
   :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion` (typed: :class:`FashionFindings`), :mod:`~bnreview.findings.depth`
   (typed: :class:`DepthFindings`), :mod:`~bnreview.findings.landscape` (typed: :class:`LandscapeFindings`), :mod:`~bnreview.findings.in_browser` and
   :mod:`~bnreview.findings.conclusion`.
@@ -51,9 +51,9 @@ from bnreview.findings.wording import (epochs_setting, lenet_setting, listing, l
                                        training_images)
 from bnreview.criteria import TRAINS_ACCURACY, best_by_validation, largest_trainable_lr, pilot_choice, trains
 from bnreview.findings.core import (USABLE_MARGIN, Comparison, Spread, compare, epoch_accuracy, final_accuracy,
-                                    grid_steps, largest_usable_lr, log_steps, over_runs, percentile_drift,
+                                    largest_usable_lr, log_steps, over_runs, percentile_drift,
                                     reaches_sooner, seconds_per_epoch, seeds_of, spread, steps_to_accuracy,
-                                    train_minutes, usable_lrs, usable_range_text, weight_growth, weight_norms)
+                                    train_minutes, usable_lrs, weight_growth, weight_norms)
 from bnreview.findings.ledger import (VERDICTS, Claim, Judged, Test, evidence_markdown, judge, ledger_markdown,
                                       ledger_rows, summary, verdict_counts, written_for)
 from bnreview.findings.motivation import (MOT_LAYERS, MOT_SAMPLES, MOT_SCALES, MOT_SEED, MOT_STILL, PAPER_ICS_CLAIM,
@@ -68,16 +68,17 @@ from bnreview.findings.review import (IMPL_SAME_POINTS, LECUN_ERROR, PAPER_ACCUR
                                       review_findings)
 from bnreview.findings.lr_sweep import (LR_BN, LR_NORM_LAYER, LR_NORM_LRS, LR_NO_BN, LR_REVIEW, PAPER_EXPLORER_CLAIM,
                                         PAPER_LR_CLAIM, PAPER_SCALE_CLAIM, PAPER_SPEED_CLAIM, PLACEMENT_POSITIONS,
-                                        REVIEW_CLAIM, SCALE_WINDOW, best_lr_by_validation, effective_lr, effective_lr_findings,
-                                        explorer_findings, lr_sweep_findings, placement_findings, placement_table,
-                                        speed_text, sweep_table, weight_scale_test)
-from bnreview.findings.paper_mnist import (PAPER_MNIST_ACCURACY, PAPER_MNIST_INIT,
-                                           PAPER_MNIST_OPTIMISER, PAPER_MNIST_STABLE, PM_EARLY, PM_LATE, PM_LAYER,
-                                           PM_LENETS, PM_LENET_LAYER, PM_NETWORKS, PM_NORMAL_BAND, REVIEW_MNIST,
-                                           PM_MEDIAN_FROM, accuracy_at, band_width, drift_late, figure_1a_findings,
-                                           initialisation_findings, median_movement, median_steadier,
-                                           paper_mnist_findings, pilot_scale_text, pilot_table, pilot_text, scale_ranges,
-                                           steadiness, steps_to_text)
+                                        REVIEW_CLAIM, SCALE_WINDOW, EffectiveLr, ExplorerFindings, LrSweepFindings,
+                                        NormRow, PlacementFindings, SpeedCounts, best_lr_by_validation, effective_lr,
+                                        effective_lr_findings, explorer_findings, lr_sweep_findings, placement_findings,
+                                        placement_table, ratio_text, speed_counts, sweep_table, weight_scale_test)
+from bnreview.findings.paper_mnist import (MLP_FASTER_ACCURACY, PAPER_MNIST_ACCURACY, PAPER_MNIST_INIT,
+                                           PAPER_MNIST_STABLE, PM_EARLY, PM_LATE, PM_LAYER, PM_LENETS, PM_LENET_LAYER,
+                                           PM_MEDIAN_FROM, PM_NETWORKS, PM_NORMAL_BAND, PM_REACH, REVIEW_MNIST,
+                                           Figure1a, PaperMnistFindings, Reach, Steadiness, accuracy_at, band_width,
+                                           drift_late, figure_1a_findings, initialisation_test, median_movement,
+                                           median_steadier, paper_mnist_findings, pilot_accuracies, pilot_range,
+                                           pilot_table, scale_ranges, steadiness)
 from bnreview.findings.what_bn_does import (PAPER_ICS, PAPER_INFERENCE, REVIEW_ICS, REVIEW_INFERENCE, WB_LAYERS,
                                             WB_NETWORKS, WB_NORM_LAYER, batch_findings, drift_groups, noisy_findings,
                                             population_findings, unit_drift, what_bn_does_findings)

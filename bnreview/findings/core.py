@@ -227,37 +227,9 @@ def log_steps(histories: Sequence[History], accuracy: float) -> Spread:
                   seeds_of(histories))
 
 
-def grid_steps(low: float, high: float, grid: Sequence[float]) -> int:
-    """How many steps of the (sorted) grid lie between two of its values."""
-    ordered = sorted(grid)
-    return ordered.index(high) - ordered.index(low)
-
-
 def largest_usable_lr(results: dict[tuple[str, float], Sequence[History]], variant: str) -> float | None:
     """The largest learning rate of ``{(variant, lr): runs}`` usable for ``variant`` (:func:`usable_lrs`; None: none)."""
     return max(usable_lrs({lr: runs for (v, lr), runs in results.items() if v == variant}), default=None)
-
-
-def usable_range_text(results: dict[tuple[str, float], Sequence[History]], without: str, with_: str) -> str:
-    """What BN does to the range of usable learning rates (the protocol's definition), as one sentence."""
-    lrs = sorted({lr for _, lr in results})
-    n_seeds = min(len(runs) for runs in results.values())
-    a, b = largest_usable_lr(results, without), largest_usable_lr(results, with_)
-    seeds = f"{seeds_text(n_seeds)} each"
-    criterion = (f"usable: no seed diverges and the mean final accuracy is within {USABLE_MARGIN:g} point of the "
-                 f"network's best rate's")
-    if a is None and b is None:
-        return f"no learning rate of the grid is usable for either network ({criterion}; {seeds})"
-    if a is None or b is None:
-        which, lr = ("with BN", b) if a is None else ("without BN", a)
-        return (f"only the network {which} has a usable learning rate in the grid (up to {lr:g}; {criterion}; "
-                f"{seeds})")
-    if a == b:
-        return f"BN leaves the usable range as it is: up to lr {a:g} with and without BN ({criterion}; {seeds})"
-    steps = grid_steps(min(a, b), max(a, b), lrs)
-    size = f"{plural(steps, 'grid step')}, x{max(a, b) / min(a, b):.3g}"
-    verb = "widens" if b > a else "narrows"
-    return f"BN {verb} the usable range of learning rates from {a:g} to {b:g} ({size}; {criterion}; {seeds})"
 
 
 def steps_to_accuracy(histories: Sequence[History], accuracy: float) -> list[float]:

@@ -1,5 +1,8 @@
 """Chapter paper_mnist: the paper's own MNIST experiment (Sec. 4.1, Figure 1), re-run.
 
+Typed: :class:`PaperMnistFindings` (with :class:`Figure1a`, :class:`Steadiness` and :class:`Reach`); the chapter's
+sentences are written by hand around them.
+
 Inputs: the pilot that chooses the MLP's learning rate on held-out validation images
 (``{(init_std, lr, bn): [History]}``, bn "none" or "all", from ``experiments.mlp_pilot_config``); the runs at the
 chosen lr (``{"without BN": runs, "with BN": runs}``, from ``experiments.paper_mlp_config``); the check at the
@@ -12,13 +15,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bnreview.criteria import pilot_choice
-from bnreview.findings.core import (Spread, compare, percentile_drift, final_accuracy, log_steps, over_runs, reaches_sooner, spread,
-                                    steps_to_accuracy, train_minutes)
-from bnreview.findings.ledger import Claim, Test
-from bnreview.findings.wording import (lenet_setting, listing, lr_label, mlp_setting, seeds_label, seeds_text,
-                                       training_images)
+from bnreview.findings.core import (Comparison, Spread, compare, final_accuracy, log_steps, over_runs,
+                                    percentile_drift, reaches_sooner, spread, steps_to_accuracy, train_minutes)
+from bnreview.findings.ledger import Claim, Judged, Test
+from bnreview.findings.wording import lenet_setting, lr_label, mlp_setting, seeds_label, training_images
 from bnreview.train import History
 
 PM_LAYER = "fc3"  # the paper's "last hidden layer"
@@ -29,10 +32,8 @@ PM_EARLY = (0.02, 0.10)  # fractions of training at which the test accuracy is c
 PM_NORMAL_BAND = 2 * statistics.NormalDist().inv_cdf(0.85)  # the 15th-85th percentile band of N(0, 1): 2.07 wide
 PM_NETWORKS = ("without BN", "with BN")
 MLP_FASTER_ACCURACY = 0.95  # the protocol's "mlp-faster": steps to this test accuracy
+PM_REACH = (MLP_FASTER_ACCURACY, 0.97, 0.98)  # test accuracies whose first step the chapter reports
 PM_LENETS = ("LeNet, no BN", "LeNet + BN")
-PAPER_MNIST_OPTIMISER = ("\"a version of Stochastic Gradient Descent with momentum\" is the only optimiser the paper "
-                         "says it used, for Inception (Sec. 4.2); for MNIST it states neither the optimiser nor the "
-                         "learning rate")
 PAPER_MNIST_ACCURACY = ("\"Batch Normalization helps the network train faster and achieve higher accuracy\" "
                         "(Figure 1(a))")
 PAPER_MNIST_STABLE = ("\"the distributions in the batch-normalized network are much more stable as training "
@@ -47,58 +48,26 @@ def _val(runs: Sequence[History]) -> float:
     return 100 * statistics.fmean(h.final_val_acc for h in runs)
 
 
-def pilot_table(pilot: dict, choice: dict) -> str:
-    """The pilot as a Markdown table of validation accuracies (the test set is not looked at here)."""
+def pilot_accuracies(pilot: dict) -> dict[tuple[float, float, str], float]:
+    """``{(init_std, lr, bn): mean final validation accuracy (%)}`` of the pilot (the test set is not looked at)."""
+    return {key: _val(runs) for key, runs in pilot.items()}
+
+
+def pilot_table(values: dict[tuple[float, float, str], float], std: float, lr: float) -> str:
+    """The pilot's validation accuracies (:func:`pilot_accuracies`) as a Markdown table, the setting chosen for the
+    network without BN marked."""
     rows = ["| initial weights | lr | validation accuracy, no BN | with BN |", "|---|---:|---|---|"]
-    for std, lr in sorted({(s, lr) for s, lr, _ in pilot}):
-        mark = " (chosen)" if (std, lr) == (choice["std"], choice["lr"]) else ""
-        rows.append(f"| N(0, {std:g}²) | {lr:g} | {_val(pilot[std, lr, 'none']):.2f}%{mark} | "
-                    f"{_val(pilot[std, lr, 'all']):.2f}% |")
+    for s, r in sorted({(s, r) for s, r, _ in values}):
+        mark = " (chosen)" if (s, r) == (std, lr) else ""
+        rows.append(f"| N(0, {s:g}²) | {r:g} | {values[s, r, 'none']:.2f}%{mark} | {values[s, r, 'all']:.2f}% |")
     return "\n".join(rows)
 
 
-def pilot_text(pilot: dict, choice: dict) -> str:
-    """What the pilot chose, and on what, as sentences."""
-    std, best, ru = choice["std"], choice["lr"], choice["runner_up"]
-    h = pilot[std, best, "none"][0]
-    n = min(len(r) for r in pilot.values())
-    text = (f"After {len(h.step_loss):,} steps ({seeds_label(pilot[std, best, 'none'])}), on the "
-            f"{h.config.get('val_size', 0):,} validation images held out of the training set, the network without BN "
-            f"at σ = {std:g} does best at lr {best:g} ({_val(pilot[std, best, 'none']):.2f}%)")
-    if ru is not None:
-        text += f", then at lr {ru:g} ({_val(pilot[std, ru, 'none']):.2f}%)"
-        if n == 1:
-            text += "; with one seed that is a ranking, without an interval"
-    text += (f". With BN the best is lr {choice['bn_lr']:g} ({_val(pilot[std, choice['bn_lr'], 'all']):.2f}%). "
-             f"Both networks are trained at lr {best:g} below: the rate chosen for the network without BN, so that "
-             f"the baseline is not handicapped.")
-    s, lr = choice["overall"]
-    if s == std:
-        text += f" Over both initial scales, validation picks the same σ = {std:g} for the network without BN."
-    else:
-        text += (f" Over both initial scales, validation would pick σ = {s:g} (lr {lr:g}, "
-                 f"{_val(pilot[s, lr, 'none']):.2f}%) for the network without BN; the runs below keep σ = {std:g}.")
-    return text
-
-
-def pilot_scale_text(pilot: dict) -> tuple[str, bool]:
-    """How much each network's validation accuracy depends on the learning rate and the initial scale over the
-    pilot's grid, and whether it depends less with BN (its range over the grid is narrower)."""
-    ranges = {}
-    for bn in ("none", "all"):
-        values = {(s, lr): _val(r) for (s, lr, b), r in pilot.items() if b == bn}
-        worst = min(values, key=values.get)
-        ranges[bn] = (min(values.values()), max(values.values()), worst)
-    (lo_n, hi_n, worst_n), (lo_b, hi_b, worst_b) = ranges["none"], ranges["all"]
-    less = hi_b - lo_b < hi_n - lo_n
-    stds = listing(sorted({s for s, _, _ in pilot}))
-    lrs = listing(sorted({lr for _, lr, _ in pilot}))
-    text = (f"Over the pilot's {len(pilot) // 2} settings (σ in {stds}, lr in {lrs}), the validation accuracy "
-            f"without BN ranges from {lo_n:.2f}% (σ = {worst_n[0]:g}, lr {worst_n[1]:g}) to {hi_n:.2f}%, with BN from "
-            f"{lo_b:.2f}% (σ = {worst_b[0]:g}, lr {worst_b[1]:g}) to {hi_b:.2f}%: ")
-    text += ("with BN the outcome depends less on the learning rate and the initial scale"
-             if less else "BN does not make the outcome depend less on the learning rate and the initial scale")
-    return text + " (one seed per setting).", less
+def pilot_range(values: dict[tuple[float, float, str], float], bn: str) -> tuple[float, float]:
+    """One network's (bn "none" or "all") lowest and highest validation accuracy (%) over the pilot's grid
+    (:func:`pilot_accuracies`)."""
+    by_setting = [v for (_, _, b), v in values.items() if b == bn]
+    return min(by_setting), max(by_setting)
 
 
 def accuracy_at(histories: Sequence[History], step: int) -> Spread:
@@ -106,48 +75,72 @@ def accuracy_at(histories: Sequence[History], step: int) -> Spread:
     return over_runs(histories, lambda h: 100 * [a for s, a in zip(h.eval_steps, h.eval_acc) if s <= step][-1])
 
 
-def steps_to_text(histories: Sequence[History], accuracy: float) -> str:
-    """``"at step 4000 ± 500 (3 seeds, 3500 to 4500)"``, or how many seeds never got there."""
-    steps = [s for s in steps_to_accuracy(histories, accuracy) if math.isfinite(s)]
-    if not steps:
-        return "never within the run" + ("" if len(histories) == 1 else " (no seed gets there)")
-    text = f"at step {spread(steps).text(0, '')}"
-    missing = len(histories) - len(steps)
-    return text + (f"; {missing} of {len(histories)} seeds never get there" if missing else "")
+@dataclass(frozen=True)
+class Reach:
+    """Each run's first SGD step at one test accuracy (``math.inf``: never within the run)."""
+
+    steps: tuple[float, ...]
+
+    @property
+    def reached(self) -> Spread | None:
+        """The steps of the runs that got there (None: none did)."""
+        finite = [s for s in self.steps if math.isfinite(s)]
+        return spread(finite) if finite else None
+
+    @property
+    def missing(self) -> int:
+        """How many runs never got there."""
+        return sum(not math.isfinite(s) for s in self.steps)
+
+    def short(self) -> str:
+        """``"5,667 (5,000 to 6,000)"`` (mean and range of the runs that got there), for a table that states the
+        seeds once; ``"never"`` when none did; ``"...; 1 of 3 never"`` when some did not."""
+        r = self.reached
+        if r is None:
+            return "never"
+        text = f"{r.mean:,.0f}" if r.n == 1 else f"{r.mean:,.0f} ({r.lo:,.0f} to {r.hi:,.0f})"
+        return text + (f"; {self.missing} of {len(self.steps)} never" if self.missing else "")
 
 
-def figure_1a_findings(runs: dict) -> dict:
-    """Figure 1(a) re-run: test accuracy early in training, at the end, and the steps to 97% and 98%, with BN
-    against without, each with its spread over seeds."""
+@dataclass(frozen=True)
+class Figure1a:
+    """Figure 1(a) re-run: BN against no BN (paired over the seeds) in test accuracy (%) early in training and at the
+    end, and each network's first step at each accuracy of ``PM_REACH``."""
+
+    early: dict[int, Comparison]  # step (PM_EARLY of training) -> test accuracy at that step
+    final: Comparison  # final test accuracy
+    reach: dict[float, tuple[Reach, Reach]]  # accuracy -> (without BN, with BN)
+    faster: bool  # BN reaches 97% in fewer steps (reaches_sooner)
+    slower: bool  # the network without BN reaches 97% in fewer steps
+    steps: int  # the runs' length
+
+    @property
+    def higher(self) -> bool:
+        """BN ends higher (95% interval above zero)."""
+        return self.final.direction == "higher"
+
+    @property
+    def neither_reaches(self) -> bool:
+        """Neither network reaches 97% within the run."""
+        return all(r.reached is None for r in self.reach[0.97])
+
+    def reach_table(self) -> str:
+        """Markdown: per accuracy, the step at which each network first reaches it (:meth:`Reach.short`)."""
+        rows = ["| test accuracy | first step, without BN | with BN |", "|---|---|---|"]
+        rows += [f"| {100 * acc:g}% | {a.short()} | {b.short()} |" for acc, (a, b) in self.reach.items()]
+        return "\n".join(rows)
+
+
+def figure_1a_findings(runs: dict) -> Figure1a:
+    """Figure 1(a) re-run from ``{"without BN": runs, "with BN": runs}``: test accuracy early in training, at the end,
+    and the first step at each accuracy of ``PM_REACH``, with BN against without."""
     nobn, bn = runs[PM_NETWORKS[0]], runs[PM_NETWORKS[1]]
     total = nobn[0].config["steps"]
-    parts = []
-    for fraction in PM_EARLY:
-        step = int(total * fraction)
-        parts.append(compare(accuracy_at(nobn, step), accuracy_at(bn, step)).text(
-            "without BN", "with BN", f"test accuracy at step {step:,} ({100 * fraction:g}% of training)"))
-    final = compare(final_accuracy(nobn), final_accuracy(bn))
-    parts.append(final.text("without BN", "with BN", f"final test accuracy (step {total:,})"))
-    reach = [f"{100 * a:g}% test accuracy is first reached with BN {steps_to_text(bn, a)}, without BN "
-             f"{steps_to_text(nobn, a)}" for a in (0.97, 0.98)]
-    faster = reaches_sooner(nobn, bn, 0.97)
-    slower = reaches_sooner(bn, nobn, 0.97)
-    higher = final.direction == "higher"
-    neither = not any(math.isfinite(s) for s in steps_to_accuracy([*nobn, *bn], 0.97))
-    reach.append("BN reaches 97% in fewer steps (the paired interval of the ratio of steps lies below 1)" if faster else
-                 "the network without BN reaches 97% in fewer steps" if slower else
-                 "neither network reaches 97% within the run" if neither else
-                 "the runs do not show which network reaches 97% sooner")
-    if faster and higher:
-        shape = "As in the paper's Figure 1(a), BN trains faster and ends higher here."
-    elif faster or higher:
-        shape = ("Of the paper's Figure 1(a), one half holds here: BN " + ("trains faster" if faster else "ends higher")
-                 + "; the runs do not show that it " + ("ends higher" if faster else "trains faster") + ".")
-    else:
-        shape = "Here the runs show neither that BN trains faster nor that it ends higher, unlike the paper's Figure 1(a)."
-    return {"early": "; ".join(parts[:-1]) + ".", "final": parts[-1] + ".", "reach": "; ".join(reach) + ".",
-            "shape": shape + " The paper gives no numbers, only the plot, so levels cannot be compared.",
-            "faster": faster, "higher": higher, "final_cmp": final}
+    early = {int(total * f): compare(accuracy_at(nobn, int(total * f)), accuracy_at(bn, int(total * f)))
+             for f in PM_EARLY}
+    reach = {a: (Reach(tuple(steps_to_accuracy(nobn, a))), Reach(tuple(steps_to_accuracy(bn, a)))) for a in PM_REACH}
+    return Figure1a(early, compare(final_accuracy(nobn), final_accuracy(bn)), reach,
+                    reaches_sooner(nobn, bn, 0.97), reaches_sooner(bn, nobn, 0.97), total)
 
 
 def band_width(history: History, layer: str, index: int) -> float:
@@ -167,25 +160,40 @@ def drift_late(histories: Sequence[History], layer: str, fraction: float = PM_LA
     return over_runs(histories, lambda h: percentile_drift(h, layer, skip=_late_index(h, fraction))["mean_range"])
 
 
-def steadiness(nobn: Sequence[History], bn: Sequence[History], layer: str, fraction: float = PM_LATE) -> dict:
+@dataclass(frozen=True)
+class Steadiness:
+    """How much unit 0 of one layer moves its input, without and with BN, over the seeds: its 15th-85th band's width
+    at step 0, at the first probe after it and at the end, and the range it sweeps from ``late_step`` on."""
+
+    layer: str
+    first_step: int  # the first probe after step 0
+    late_step: int  # the drift is measured from this probe on
+    width_nobn: tuple[Spread, Spread, Spread]  # the band's width at step 0, first_step and the end
+    width_bn: tuple[Spread, Spread, Spread]
+    drift: Comparison  # with BN against without: the range each percentile sweeps (mean of the three)
+
+    @property
+    def steadier(self) -> bool:
+        """With BN the input sweeps a smaller range (95% interval below zero)."""
+        return self.drift.direction == "lower"
+
+    def table(self) -> str:
+        """Markdown: per network, the band's widths and the range swept, each over the seeds (``Spread.short``)."""
+        rows = [f"| | band at step 0 | at step {self.first_step:,} | at the end | range swept from step "
+                f"{self.late_step:,} |", "|---|---|---|---|---|"]
+        for name, widths, drift in (("without BN", self.width_nobn, self.drift.a),
+                                    ("with BN", self.width_bn, self.drift.b)):
+            rows.append("| " + " | ".join([name, *(w.short(2, "") for w in widths), drift.short(2, "")]) + " |")
+        return "\n".join(rows)
+
+
+def steadiness(nobn: Sequence[History], bn: Sequence[History], layer: str, fraction: float = PM_LATE) -> Steadiness:
     """Does BN keep one unit's input steadier? Band widths at step 0, at the first probe after it and at the end;
     the drift from ``fraction`` of training on, compared (lower with BN, by its 95% interval: steadier)."""
     first, late = nobn[0].probe_steps[1], nobn[0].probe_steps[_late_index(nobn[0], fraction)]
-    w = {name: [over_runs(runs, lambda h: band_width(h, layer, i)) for i in (0, 1, -1)]
-         for name, runs in (("nobn", nobn), ("bn", bn))}
-    drift = compare(drift_late(nobn, layer, fraction), drift_late(bn, layer, fraction))
-    text = (f"Without BN, the 15th-85th percentile band of the unit's input is {w['nobn'][1].text(2, '')} wide at "
-            f"step {first:,} and {w['nobn'][2].text(2, '')} at the end. With BN it is {w['bn'][0].text(2, '')} wide at "
-            f"step 0, where BN has just normalised the unit's input over the probe images to mean 0 and variance 1 "
-            f"(a normal distribution's band would be {PM_NORMAL_BAND:.2f} wide, ±{PM_NORMAL_BAND / 2:.2f}); "
-            f"{w['bn'][1].text(2, '')} at step {first:,}, as γ and β move; and {w['bn'][2].text(2, '')} at the end. "
-            f"From step {late:,} on, " + drift.text("without BN", "with BN", "the range each percentile sweeps "
-                                                    "(mean of the three)", unit="") + ".")
-    verdict_text = {"lower": "BN keeps this unit's input steadier, as the paper's Figure 1(c) shows",
-                    "higher": "BN does not keep this unit's input steadier: it moves more with BN than without",
-                    }.get(drift.direction, "the runs do not show BN changing how much this unit's input moves")
-    return {"text": text, "verdict": verdict_text, "steadier": drift.direction == "lower", "drift": drift,
-            "late_step": late}
+    widths = [tuple(over_runs(runs, lambda h, i=i: band_width(h, layer, i)) for i in (0, 1, -1)) for runs in (nobn, bn)]
+    return Steadiness(layer, first, late, widths[0], widths[1],
+                      compare(drift_late(nobn, layer, fraction), drift_late(bn, layer, fraction)))
 
 
 def median_movement(history: History, layer: str, fraction: float = PM_MEDIAN_FROM) -> float:
@@ -217,75 +225,143 @@ def scale_ranges(init: dict, network: str) -> Spread:
     return spread((max(by_seed[s]) - min(by_seed[s]) for s in seeds), seeds)
 
 
-def initialisation_findings(init: dict) -> dict:
+def initialisation_test(init: dict | None) -> Test:
     """Is BN less sensitive to the initial scale? Per seed, each network's range of validation accuracy over the
     scales (:func:`scale_ranges`), compared paired: the protocol's "careful-initialisation"."""
-    ranges = {name: scale_ranges(init, name) for name in PM_NETWORKS}
-    cmp = compare(ranges[PM_NETWORKS[0]], ranges[PM_NETWORKS[1]])
-    first = next(iter(init.values()))[0]
-    stds = listing(sorted({s for s, _ in init}))
-    text = (f"Trained {len(first.step_loss):,} steps from initial weights of σ {stds}, each network at its own chosen "
-            f"rate. " + cmp.text("without BN", "with BN", "The range of validation accuracy over the scales, per seed",
-                                 unit=" points"))
-    verdict = {"lower": "with BN the outcome depends less on the initial scale",
-               "higher": "with BN the outcome depends more on the initial scale"}.get(
-        cmp.direction, "the runs do not show BN changing how much the outcome depends on the initial scale")
-    return {"init_text": text + ".", "init_verdict": verdict, "init_stds": stds,
-            "init_test": Test("careful-initialisation", cmp)}
+    if not init:
+        return Test("careful-initialisation", why_not="no initialisation grid given")
+    return Test("careful-initialisation", compare(*(scale_ranges(init, name) for name in PM_NETWORKS)))
 
 
-def _chapter_values(pilot: dict, runs: dict, check: dict, lenet: dict, choice: dict) -> dict:
-    """The chapter's values that read the runs' settings: the chosen lr, the pilot's grid, sizes, settings, times."""
+@dataclass(frozen=True)
+class PaperMnistFindings:
+    """What the paper-MNIST chapter measures. Every comparison is the side with BN against the side without, paired
+    over the seeds; the runs train both networks at ``lr``, chosen on validation for the network without BN."""
+
+    lr: float
+    runner_up: float | None  # the second best rate on validation (the check's)
+    bn_lr: float  # the best rate of the network with BN in the pilot (the "own" runs')
+    std: float  # the runs' initial scale
+    overall: tuple[float, float]  # the (init_std, lr) validation picks for the network without BN over every scale
+    pilot: dict[tuple[float, float, str], float]  # pilot_accuracies
+    pilot_steps: int
+    pilot_seeds: str  # "seed 0"
+    val_size: int  # validation images held out of the training set
+    fig1a: Figure1a
+    own: Comparison | None  # BN at bn_lr against no BN at lr: final test accuracy (%); None: no such runs
+    main: Steadiness  # fc3's unit 0 at lr
+    check: Steadiness  # the same at the runner-up rate
+    lenet: Steadiness  # LeNet's fc1, unit 0
+    median: Comparison  # the protocol's "mlp-steadier" measure (log), BN against no BN
+    median_from: int  # the step it is measured from
+    init: Comparison | None  # per seed, the range of validation accuracy over the initial scales (points)
+    init_stds: tuple[float, ...]
+    init_steps: int
+    claims: tuple[Claim, ...]
+    n_seeds: int
+    seeds: str  # "seeds 0, 1, 2"
+    check_seeds: str
+    steps: int
+    eval_every: int
+    probe_every: int
+    n_train: int
+    mlp_params: int
+    mlp_bn_params: int
+    mlp_minutes: float  # training time of the runs at lr and the pilot
+    check_minutes: float
+    setting: str  # for figure titles
+    setting_seed0: str
+    check_setting: str
+    lenet_setting: str
+    lenet_setting_seed0: str
+
+    def pilot_table(self) -> str:
+        """The pilot as a Markdown table of validation accuracies, the chosen setting marked."""
+        return pilot_table(self.pilot, self.std, self.lr)
+
+    def pilot_range(self, bn: str) -> tuple[float, float]:
+        """One network's (bn "none" or "all") lowest and highest validation accuracy (%) over the pilot's grid
+        (:func:`pilot_range`)."""
+        return pilot_range(self.pilot, bn)
+
+    @property
+    def pilot_depends_less(self) -> bool:
+        """Over the pilot's grid, the validation accuracy with BN spans a narrower range than without."""
+        (lo_n, hi_n), (lo_b, hi_b) = self.pilot_range("none"), self.pilot_range("all")
+        return hi_b - lo_b < hi_n - lo_n
+
+    @property
+    def lr_dependent(self) -> bool | None:
+        """Whether the answer to "steadier with BN?" differs between lr and the runner-up (None: the check has no
+        interval, so the runs cannot say)."""
+        if self.check.drift.effect is None:
+            return None
+        return self.main.steadier != self.check.steadier
+
+    def claim(self, entry: str) -> Claim:
+        """The chapter's claim that holds the test of a protocol entry."""
+        return next(c for c in self.claims if any(t.entry == entry for t in c.tests))
+
+    def judged(self, entry: str) -> Judged:
+        """The chapter's test of a protocol entry, its claim judged alone (Holm over the claim's own tests)."""
+        return next(j for j in self.claim(entry).judged if j.test.entry == entry)
+
+
+def _claims(f1: Figure1a, own: Comparison | None, tests: dict[str, Test], main: Steadiness, check: Steadiness,
+            pilot_text: str, lr: float, runner_up: str, check_seeds: str) -> tuple[Claim, ...]:
+    """The chapter's three rows of the ledger, their evidence built from the comparisons' effects."""
+    accuracy = f"final test accuracy at lr {lr:g}, BN against no BN: {f1.final.effect_text()}"
+    if own is not None:
+        accuracy += f"; with BN at its own rate: {own.effect_text()}"
+    init = tests["careful-initialisation"].comparison
+    return (
+        Claim("BN trains the paper's MNIST network faster and to a higher accuracy", PAPER_MNIST_ACCURACY,
+              REVIEW_MNIST, accuracy, (tests["mlp-higher"], tests["mlp-faster"]), "paper_mnist"),
+        Claim("BN steadies the input of the last hidden layer's sigmoid", PAPER_MNIST_STABLE, REVIEW_MNIST,
+              f"range swept by the input of {PM_LAYER}'s unit 0 from step {main.late_step:,}, BN against no BN: "
+              f"{main.drift.effect_text(2, '')} at lr {lr:g}; {check.drift.effect_text(2, '')} at lr {runner_up} "
+              f"({check_seeds})", (tests["mlp-steadier"],), "paper_mnist"),
+        Claim("less careful about initialisation", PAPER_MNIST_INIT, "not tested",
+              pilot_text if init is None else f"range of validation accuracy over the initial scales, per seed, BN "
+                                              f"against no BN: {init.effect_text()}",
+              (tests["careful-initialisation"],), "paper_mnist"),
+    )
+
+
+def _tests(nobn: Sequence[History], bn: Sequence[History], own: Sequence[History], init: dict | None,
+           choice: dict) -> dict[str, Test]:
+    """The protocol's four measurements, by entry: BN at its own rate ("mlp-higher"), the steps to 95% ("mlp-faster"),
+    the median's movement ("mlp-steadier") and the initial scales ("careful-initialisation")."""
+    higher = (Test("mlp-higher", compare(final_accuracy(nobn), final_accuracy(own)),
+                   label=f"lr {choice['lr']:g} without BN, {choice['bn_lr']:g} with") if own else
+              Test("mlp-higher", why_not="no runs of the network with BN at its own chosen rate given"))
+    faster = Test("mlp-faster", compare(log_steps(nobn, MLP_FASTER_ACCURACY), log_steps(bn, MLP_FASTER_ACCURACY)),
+                  label=f"{100 * MLP_FASTER_ACCURACY:g}%, lr {choice['lr']:g}")
+    return {"mlp-higher": higher, "mlp-faster": faster, "mlp-steadier": median_steadier(nobn, bn),
+            "careful-initialisation": initialisation_test(init)}
+
+
+def _settings(pilot: dict, runs: dict, check: dict, lenet: dict) -> dict:
+    """The keyword fields that read the runs' settings: sizes, schedules, seeds, titles and training times."""
     from bnreview.models import PaperMLP, count_parameters
 
-    c = runs[PM_NETWORKS[0]][0].config
     nobn, bn = runs[PM_NETWORKS[0]], runs[PM_NETWORKS[1]]
-    n = min(len(nobn), len(bn))
-    return {"lr": f"{choice['lr']:g}", "runner_up": lr_label(choice["runner_up"]), "bn_lr": f"{choice['bn_lr']:g}",
-            "std": f"{choice['std']:g}", "n_seeds": n, "seeds": seeds_label(nobn),
-            "mlp_params": f"{count_parameters(PaperMLP()):,}", "mlp_bn_params": f"{count_parameters(PaperMLP(bn='all')):,}",
-            "pilot_stds": listing(sorted({s for s, _, _ in pilot})),
-            "pilot_lrs": listing(sorted({lr for _, lr, _ in pilot})),
-            "pilot_steps": f"{len(next(iter(pilot.values()))[0].step_loss):,}",
-            "val_size": f"{next(iter(pilot.values()))[0].config.get('val_size', 0):,}",
-            "mlp_steps": f"{c['steps']:,}", "eval_every": c["eval_every"], "probe_every": c["probe_every"],
-            "n_train": f"{training_images(c):,}",
-            "setting": mlp_setting(nobn), "setting_seed0": mlp_setting(nobn[:1]),
-            "check_setting": mlp_setting(check[PM_NETWORKS[0]]),
-            "lenet_setting": lenet_setting(lenet[PM_LENETS[0]]),
-            "lenet_setting_seed0": lenet_setting(lenet[PM_LENETS[0]][:1]),
-            "pilot_table": pilot_table(pilot, choice), "pilot_text": pilot_text(pilot, choice),
-            "optimiser": PAPER_MNIST_OPTIMISER[0].upper() + PAPER_MNIST_OPTIMISER[1:] + ".",
-            "mlp_minutes": train_minutes([*nobn, *bn, *(h for r in pilot.values() for h in r)]),
-            "check_minutes": train_minutes(h for r in check.values() for h in r)}
-
-
-def _protocol_tests(nobn: Sequence[History], bn: Sequence[History], own: Sequence[History], init: dict | None,
-                    choice: dict) -> dict:
-    """The protocol's measurements beyond the chapter's figures: BN at its own rate ("mlp-higher"), the median's
-    movement ("mlp-steadier") and the initial scales ("careful-initialisation"), with their sentences."""
-    v = initialisation_findings(init) if init else {
-        "init_text": "", "init_verdict": "", "init_stds": "",
-        "init_test": Test("careful-initialisation", why_not="no initialisation grid given")}
-    if own:
-        own_cmp = compare(final_accuracy(nobn), final_accuracy(own))
-        v["higher_test"] = Test("mlp-higher", own_cmp, label=f"lr {choice['lr']:g} without BN, {choice['bn_lr']:g} with")
-        v["own_text"] = own_cmp.text(f"without BN (lr {choice['lr']:g})",
-                                     f"with BN at its own rate (lr {choice['bn_lr']:g})") + "."
-    else:
-        v["higher_test"] = Test("mlp-higher", why_not="no runs of the network with BN at its own chosen rate given")
-        v["own_text"] = ""
-    v["steady_test"] = steady = median_steadier(nobn, bn)
-    v["median_text"] = ("The protocol measures the same thing as the total movement of the median from step "
-                        f"{nobn[0].probe_steps[_late_index(nobn[0], PM_MEDIAN_FROM)]:,} on, in units of the unit's "
-                        "15th-85th spread, as a log. "
-                        + steady.comparison.text("without BN", "with BN", "Its movement", unit="") + ".")
-    return v
+    c, first = nobn[0].config, next(iter(pilot.values()))[0]
+    return dict(
+        pilot_steps=len(first.step_loss), pilot_seeds=seeds_label([h for r in pilot.values() for h in r]),
+        val_size=first.config.get("val_size", 0), n_seeds=min(len(nobn), len(bn)), seeds=seeds_label(nobn),
+        check_seeds=seeds_label(check[PM_NETWORKS[0]]), steps=c["steps"], eval_every=c["eval_every"],
+        probe_every=c["probe_every"], n_train=training_images(c), mlp_params=count_parameters(PaperMLP()),
+        mlp_bn_params=count_parameters(PaperMLP(bn="all")),
+        mlp_minutes=train_minutes([*nobn, *bn, *(h for r in pilot.values() for h in r)]),
+        check_minutes=train_minutes(h for r in check.values() for h in r),
+        setting=mlp_setting(nobn), setting_seed0=mlp_setting(nobn[:1]), check_setting=mlp_setting(check[PM_NETWORKS[0]]),
+        lenet_setting=lenet_setting(lenet[PM_LENETS[0]]), lenet_setting_seed0=lenet_setting(lenet[PM_LENETS[0]][:1]))
 
 
 def paper_mnist_findings(pilot: dict, runs: dict, check: dict, lenet: dict, own: Sequence[History] = (),
-                         init: dict | None = None) -> dict:
-    """Every value and sentence of the paper-MNIST chapter, its claims, "What we learned" and its headline.
+                         init: dict | None = None) -> PaperMnistFindings:
+    """The paper-MNIST chapter's findings and its three claims.
 
     ``pilot``: ``{(init_std, lr, bn): [History]}`` (``experiments.mlp_pilot_config`` over ``MLP_PILOT_STDS`` x
     ``MLP_PILOT_LRS`` x bn "none"/"all", seed 0); ``runs``: ``{"without BN": runs, "with BN": runs}`` at the lr
@@ -299,53 +375,22 @@ def paper_mnist_findings(pilot: dict, runs: dict, check: dict, lenet: dict, own:
     if choice["lr"] != c["lr"]:
         raise ValueError(f"the runs are at lr {c['lr']:g}, but validation chose lr {choice['lr']:g}")
     nobn, bn = runs[PM_NETWORKS[0]], runs[PM_NETWORKS[1]]
-    n = min(len(nobn), len(bn))
-    v = _chapter_values(pilot, runs, check, lenet, choice)
-    v["choice"] = choice
-    v["pilot_scale"], less = pilot_scale_text(pilot)
+    values = pilot_accuracies(pilot)
     f1 = figure_1a_findings(runs)
-    v.update(early=f1["early"], final=f1["final"], reach=f1["reach"], shape=f1["shape"])
     main = steadiness(nobn, bn, PM_LAYER)
-    v.update(drift_text=main["text"], drift_verdict=f"At lr {choice['lr']:g}, {main['verdict']}.",
-             late_step=f"{main['late_step']:,}")
     ru = steadiness(check[PM_NETWORKS[0]], check[PM_NETWORKS[1]], PM_LAYER)
-    # the runner-up is a check on Figure 1(b, c) only: its test accuracy is not reported (the test set reports
-    # only the setting chosen on validation)
-    v.update(check_text=ru["text"], check_verdict=f"At lr {lr_label(choice['runner_up'])}, {ru['verdict']}.",
-             check_seeds=seeds_label(check[PM_NETWORKS[0]]))
-    if ru["drift"].effect is None:
-        v["lr_dependence"] = (f"The check at lr {lr_label(choice['runner_up'])} has no interval "
-                              f"({seeds_label(check[PM_NETWORKS[0]])}), so these runs cannot say whether the answer "
-                              f"depends on the learning rate.")
-    elif main["steadier"] == ru["steadier"]:
-        v["lr_dependence"] = ("At both learning rates the answer is the same, so here it does not depend on the "
-                              "learning rate.")
-    else:
-        v["lr_dependence"] = (f"So whether BN visibly steadies the last hidden layer depends on the learning rate "
-                              f"(steadier at lr {lr_label(choice['lr'] if main['steadier'] else choice['runner_up'])} "
-                              f"only).")
-    le = steadiness(lenet[PM_LENETS[0]], lenet[PM_LENETS[1]], PM_LENET_LAYER)
-    v.update(lenet_text=le["text"], lenet_verdict=f"On LeNet ({PM_LENET_LAYER}'s first unit), {le['verdict']}.")
-    v.update(_protocol_tests(nobn, bn, own, init, choice))
-    v["headline"] = (f"On the paper's own MNIST network (lr {choice['lr']:g}, chosen on validation; {seeds_text(n)}, "
-                     f"{c['steps']:,} steps), {f1['final_cmp'].text('without BN', 'with BN')}; at that learning rate "
-                     f"{main['verdict']}.")
-    v["claims"] = [
-        Claim("BN trains the paper's MNIST network faster and to a higher accuracy", PAPER_MNIST_ACCURACY,
-              REVIEW_MNIST, f"{f1['final']} {f1['reach']}",
-              (v["higher_test"], Test("mlp-faster", compare(log_steps(nobn, MLP_FASTER_ACCURACY), log_steps(bn, MLP_FASTER_ACCURACY)),
-                    label=f"{100 * MLP_FASTER_ACCURACY:g}%, lr {choice['lr']:g}")), "paper_mnist"),
-        Claim("BN steadies the input of the last hidden layer's sigmoid", PAPER_MNIST_STABLE, REVIEW_MNIST,
-              f"At lr {choice['lr']:g} ({seeds_label(nobn)}): {main['verdict']}. At lr "
-              f"{lr_label(choice['runner_up'])} ({seeds_label(check[PM_NETWORKS[0]])}): {ru['verdict']}.",
-              (v["steady_test"],), "paper_mnist"),
-        Claim("less careful about initialisation", PAPER_MNIST_INIT, "not tested", v["init_text"] or v["pilot_scale"],
-              (v["init_test"],), "paper_mnist"),
-    ]
-    v["learned"] = "\n".join(f"- {s}" for s in (
-        f"The learning rate was chosen on {v['val_size']} held-out validation images: lr {choice['lr']:g} for the "
-        f"network without BN (runner-up lr {lr_label(choice['runner_up'])}); the test set reports only that choice.",
-        f1["final"][0].upper() + f1["final"][1:], f1["shape"].split(" The paper")[0],
-        v["drift_verdict"], v["check_verdict"], v["lr_dependence"], v["lenet_verdict"], v["pilot_scale"]))
-    return v
-
+    tests = _tests(nobn, bn, own, init, choice)
+    own_cmp = tests["mlp-higher"].comparison
+    (lo_n, hi_n), (lo_b, hi_b) = pilot_range(values, "none"), pilot_range(values, "all")
+    pilot_text = (f"over the pilot's grid ({seeds_label(pilot[next(iter(pilot))])}), validation accuracy spans "
+                  f"{lo_n:.2f} to {hi_n:.2f}% without BN, {lo_b:.2f} to {hi_b:.2f}% with BN")
+    claims = _claims(f1, own_cmp, tests, main, ru, pilot_text, choice["lr"], lr_label(choice["runner_up"]),
+                     seeds_label(check[PM_NETWORKS[0]]))
+    return PaperMnistFindings(
+        lr=choice["lr"], runner_up=choice["runner_up"], bn_lr=choice["bn_lr"], std=choice["std"],
+        overall=tuple(choice["overall"]), pilot=values, fig1a=f1, own=own_cmp, main=main, check=ru,
+        lenet=steadiness(lenet[PM_LENETS[0]], lenet[PM_LENETS[1]], PM_LENET_LAYER),
+        median=tests["mlp-steadier"].comparison, median_from=nobn[0].probe_steps[_late_index(nobn[0], PM_MEDIAN_FROM)],
+        init=tests["careful-initialisation"].comparison, init_stds=tuple(sorted({s for s, _ in init or {}})),
+        init_steps=len(next(iter(init.values()))[0].step_loss) if init else 0, claims=claims,
+        **_settings(pilot, runs, check, lenet))
