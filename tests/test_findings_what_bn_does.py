@@ -3,7 +3,6 @@
 import math
 
 from bnreview import findings as fd
-from bnreview.page import Page
 from bnreview.train import History
 
 LAYERS = fd.WB_LAYERS
@@ -47,47 +46,52 @@ def test_drift_leaves_diverged_runs_out():
 
 def test_noisy_bn_argues_against_covariate_shift_but_trails_plain_bn():
     nz = fd.noisy_findings(noisy())
-    assert nz["lo"] == 0.9 and nz["hi"] == 3.0 and nz["trails"] == [0.9, 3.0]
-    assert nz["mechanism"].startswith("So at lr 3 the inputs of the noisy network's layers move more than with plain BN")
-    assert "below plain BN at lr 0.9, 3." in nz["cost"]
-    assert ("holds here only in part: the noise is not free, though the tolerance of the large learning rate "
-            "survives it. These runs cannot tell") in nz["cost"]
+    assert isinstance(nz, fd.NoisyFindings)
+    assert nz.lo == 0.9 and nz.hi == 3.0 and nz.where("lower") == [0.9, 3.0] and nz.n_seeds == 3
+    assert nz.nobn_fails and nz.noisy_survives and nz.against_ics  # more drift than plain BN and than no BN at lr 0.9
+    assert nz.drift_vs_bn.direction == "higher" and nz.drift_vs_nobn.direction == "higher"
     # noisy BN ends lower at both rates: the covariate-shift test's claim (noise costs accuracy) holds at each
-    assert [fd.judge([t])[0].verdict for t in nz["tests"]] == ["supported", "supported"]
-    assert [t.label for t in nz["tests"]] == ["lr 0.9", "lr 3"]
-    assert nz["reading"].startswith("So the noisy-BN result argues against covariate shift")
-    assert "without BN at lr 3 every seed diverged, so there is no drift to measure" in nz["drift"]
-    assert "3 of 3 seeds diverged" in nz["per_lr"]
-    assert nz["headline"].startswith("At lr 3, where LeNet without BN diverges (3 of 3 seeds), noisy BN ends at 95.50%")
-    assert "grow over the epoch in every seed of both BN networks" in nz["scale"] and "does not exclude zero" in nz["scale"]
-    assert set(nz["groups"][3.0]["conv1"]) == {"BN", "noisy BN"}  # all of no BN diverged: no bars
+    assert [fd.judge([t])[0].verdict for t in nz.tests] == ["supported", "supported"]
+    assert [t.label for t in nz.tests] == ["lr 0.9", "lr 3"]
+    hi = nz.rates[3.0]
+    assert hi.drift["no BN"] is None  # every seed without BN diverged: no drift to measure
+    assert hi.diverged == {"no BN": 3, "BN": 0, "noisy BN": 0}
+    assert round(hi.accuracy["noisy BN"].mean, 2) == 95.5 and round(hi.noisy_vs_bn.difference, 2) == -1.7
+    # the weights before BN grow in every seed of both networks; at lr 0.9 by the same factor, not shown apart
+    assert nz.weights_grow and nz.rates[0.9].growth.difference == 0 and not nz.rates[0.9].growth.shown
+    assert set(nz.drift_groups[3.0]["conv1"]) == {"BN", "noisy BN"}  # all of no BN diverged: no bars
+    assert nz.noise == 1.0 and nz.probe_every == 50 and nz.layer == fd.WB_NORM_LAYER
+    assert nz.setting.endswith("seeds 0, 1, 2") and nz.setting_seed0.endswith("seed 0")
 
 
 def test_noisy_bn_level_with_plain_bn_is_not_supported_covariate_shift():
     nz = fd.noisy_findings(noisy(noisy_hi=0.972))
-    assert nz["trails"] == [0.9]
-    assert [fd.judge([t])[0].verdict for t in nz["tests"]] == ["supported", "contradicted"]  # level at lr 3
+    assert nz.where("lower") == [0.9] and nz.where("not shown") == [3.0]
+    assert [fd.judge([t])[0].verdict for t in nz.tests] == ["supported", "contradicted"]  # level at lr 3
     both = noisy(noisy_hi=0.972)
     both[0.9]["noisy BN"] = seeds(final=0.978, wobble=0.8, growth=3.0, noise=1.0)
     nz = fd.noisy_findings(both)
-    assert nz["trails"] == [] and "not distinguishable from plain BN at lr 0.9, 3" in nz["cost"]
-    assert fd.summary([j.verdict for j in fd.judge(nz["tests"])]) == "contradicted"
+    assert nz.where("lower") == [] and nz.where("not shown") == [0.9, 3.0]
+    assert fd.summary([j.verdict for j in fd.judge(nz.tests)]) == "contradicted"
+    both[3.0]["BN"] = seeds(lr=3.0, final=0.972, wobble=0.15, growth=0.9)  # plain BN's weights shrink at lr 3
+    assert not fd.noisy_findings(both).weights_grow
 
 
 def test_noisy_bn_that_diverges_supports_covariate_shift():
     nz = fd.noisy_findings(noisy(noisy_diverges=True))
-    assert fd.summary([j.verdict for j in fd.judge(nz["tests"])]) == "supported"  # diverged: 10% against 97.2%
-    assert nz["mechanism"] == ("These runs do not show noisy BN surviving lr 3 with more drift than the network "
-                               "without BN: noisy BN diverges in some seed at lr 3; its drift is not shown larger "
-                               "than plain BN's at lr 3; its drift is not shown larger than that of the network "
-                               "without BN at lr 0.9.")  # all its seeds diverged: no drift to compare
-    assert nz["reading"] == "So these runs do not separate the two explanations."
+    assert fd.summary([j.verdict for j in fd.judge(nz.tests)]) == "supported"  # diverged: 10% against 97.2%
+    # noisy BN diverges at lr 3, so its drift there is not measured: nothing to argue against covariate shift
+    assert nz.nobn_fails and not nz.noisy_survives and not nz.against_ics
+    assert nz.drift_vs_bn is None and nz.drift_vs_nobn is None
+    assert nz.rates[3.0].growth is None and nz.rates[0.9].growth is not None  # compared only where both BNs train
 
 
-def test_a_single_seed_still_gives_sentences():
+def test_a_single_seed_still_gives_findings():
     nz = fd.noisy_findings(noisy(n=1))
-    assert "(1 seed)" in nz["per_lr"]
-    assert [j.verdict for j in fd.judge(nz["tests"])] == ["inconclusive", "inconclusive"]  # no interval
+    assert nz.n_seeds == 1 and nz.rates[0.9].accuracy["BN"].short() == "97.80%"
+    assert [j.verdict for j in fd.judge(nz.tests)] == ["inconclusive", "inconclusive"]  # no interval
+    assert "no interval: one run a side" in nz.rates[0.9].noisy_vs_bn.effect_text()
+    assert not nz.against_ics  # no interval shows the drift larger
 
 
 def batch_sweep(sizes=(2, 64, 256), n=3):
@@ -107,42 +111,48 @@ def batch_sweep(sizes=(2, 64, 256), n=3):
 
 def test_batch_findings_state_the_steps_of_every_batch_size():
     bt = fd.batch_findings(*batch_sweep())
-    assert "batch 2: 10,000 steps at lr 0.009375; batch 64: 313 steps at lr 0.3; batch 256: 79 steps at lr 1.2" \
-        in bt["confound"]
-    assert "not of the batch size alone" in bt["confound"]
-    assert bt["ahead"] == [64, 256] and bt["behind"] == [2]
-    assert "below the network without BN at batch 2" in bt["versus"]
-    assert "+25.00 at batch 2" in bt["train_mode"]
-    assert "(10,000 at batch 2, 79 at batch 256" in bt["headline"]
-    assert bt["table"].count("\n") == 4
+    assert isinstance(bt, fd.BatchFindings) and bt.sizes == [2, 64, 256] and bt.n_seeds == 3
+    assert [(r.batch, r.steps, r.lr) for r in bt.rows] == [(2, 10_000, 0.009375), (64, 313, 0.3), (256, 79, 1.2)]
+    assert bt.n_images == 20_000 and bt.lr_at_64 == 0.3 and bt.n_runs == 18
+    assert bt.setting == "LeNet (tanh), plain SGD, lr 0.3 x B/64, 1 epoch over 20,000 images, seeds 0, 1, 2"
+    assert bt.where("higher") == [64, 256] and bt.where("lower") == [2]
+    assert round(bt.row(2).eval_minus_train, 2) == 25.0  # train mode at batch 2: each test batch's own statistics
+    assert not bt.row(2).bn_vs_nobn.paired  # BN against no BN: unpaired, as the table has always said
+    table = bt.table()
+    assert table.count("\n") == 4 and "| 2 | 10,000 | 0.009375 |" in table and "±" not in table
+    series = bt.accuracy_series()
+    assert set(series) >= {"no BN"} and len(series["no BN"][1]) == 3 and series["no BN"][0] == [2, 64, 256]
+    assert list(bt.gap_series().values())[0][1][0] == [0.04] * 3
 
 
 def test_population_findings_count_and_criterion():
     by_batch, inference = batch_sweep()
-    pop = fd.population_findings(inference)
-    assert pop["better"] == [64, 256] and pop["worse"] == []
-    assert "higher test accuracy than the moving averages in 6 of 9 BN runs" in pop["text"]
-    assert "not distinguishable (the interval includes zero) at batch 2" in pop["text"]
-    assert [t.comparison.paired for t in pop["tests"]] == [True] * 3  # the same runs evaluated two ways
+    bt = fd.batch_findings(by_batch, inference)
+    assert bt.alg2_where("higher") == [64, 256] and bt.alg2_where("lower") == []
+    assert bt.alg2_higher == 6 and len(bt.alg2_differences) == 9 and round(bt.alg2_mean, 3) == 0.333
+    assert bt.alg2_where("not shown") == [2]
+    assert [t.comparison.paired for t in bt.tests] == [True] * 3  # the same runs evaluated two ways
+    assert [t.label for t in bt.tests] == ["batch 2", "batch 64", "batch 256"]
     # non-inferiority with a 0.1-point margin: equal at batch 2 and +0.5 at 64 and 256 all pass it
-    assert [j.verdict for j in fd.judge(pop["tests"])] == ["supported"] * 3
+    assert [j.verdict for j in fd.judge(bt.tests)] == ["supported"] * 3
+    assert bt.population_table().count("\n") == 4
     one = {2: [{"ema": 0.9, "population": 0.89, "batch": 0.8, "gap_mean": 0.1, "gap_std": 0.1}]}
-    p1 = fd.population_findings(one)
-    assert p1["worse"] == [] and "not distinguishable" in p1["headline"]
-    assert fd.judge(p1["tests"])[0].verdict == "inconclusive"
+    b1 = fd.batch_findings({("no BN", 2): [lenet(batch=2)], ("BN", 2): [lenet(batch=2)]}, one)
+    assert b1.alg2_where("lower") == [] and b1.alg2_where("not shown") == [2]
+    assert fd.judge(b1.tests)[0].verdict == "inconclusive"
     worse = {8: [{"ema": 0.9 + 0.01 * s, "population": 0.897 + 0.01 * s - 0.0001 * s, "batch": 0.8, "gap_mean": 0.1,
                   "gap_std": 0.1} for s in range(3)]}
-    assert fd.judge(fd.population_findings(worse)["tests"])[0].verdict == "contradicted"  # 0.3 points lower
+    b3 = fd.batch_findings({("no BN", 8): seeds(batch=8), ("BN", 8): seeds(batch=8)}, worse)
+    assert fd.judge(b3.tests)[0].verdict == "contradicted"  # 0.3 points lower
 
 
 def test_the_chapter_findings():
     by_batch, inference = batch_sweep()
-    v = fd.what_bn_does_findings(noisy(), by_batch, inference)
-    for key in ("headline_noisy", "headline_batch", "headline_population", "learned"):
-        assert isinstance(v[key], str) and v[key]
-    assert [c.verdict for c in v["claims"]] == ["supported", "supported"]
-    assert v["batch_lr_64"] == "0.3" and v["batch_setting"].endswith("seeds 0, 1, 2")
-    assert v["noisy_setting"].endswith("seeds 0, 1, 2") and v["noisy_setting_seed0"].endswith("seed 0")
-    assert set(v["batch_series"]) >= {"no BN"} and len(v["batch_series"]["no BN"][1]) == 3
-    assert all(isinstance(x, (str, int, float)) for x in Page(v).as_dict().values())
-    assert v["learned"].count("\n- ") == 5
+    f = fd.what_bn_does_findings(noisy(), by_batch, inference)
+    assert isinstance(f, fd.WhatBnDoesFindings)
+    assert [c.verdict for c in f.claims] == ["supported", "supported"]
+    assert [c.chapter for c in f.claims] == ["what_bn_does"] * 2
+    assert f.claims[0].tests == f.noisy.tests and f.claims[1].tests == f.batch.tests
+    assert all(len(c.evidence.split()) < 120 and "seeds," not in c.evidence for c in f.claims)
+    assert "3 of 3 seeds diverge at lr 3" in f.claims[0].evidence
+    assert "higher in 6 of 9 runs" in f.claims[1].evidence

@@ -14,7 +14,7 @@ The submodules:
 - :mod:`~bnreview.findings.ledger`: the claims ledger (:class:`Claim`, :func:`verdict`).
 - One module a chapter: :mod:`~bnreview.findings.motivation` (typed: :class:`MotivationFindings`), :mod:`~bnreview.findings.algorithm` (typed: :class:`AlgorithmFindings`),
   :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
-  explorer; typed: :class:`LrSweepFindings`, :class:`ExplorerFindings`), :mod:`~bnreview.findings.paper_mnist` (typed: :class:`PaperMnistFindings`), :mod:`~bnreview.findings.what_bn_does`,
+  explorer; typed: :class:`LrSweepFindings`, :class:`ExplorerFindings`), :mod:`~bnreview.findings.paper_mnist` (typed: :class:`PaperMnistFindings`), :mod:`~bnreview.findings.what_bn_does` (typed: :class:`WhatBnDoesFindings`),
   :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion` (typed: :class:`FashionFindings`), :mod:`~bnreview.findings.depth`
   (typed: :class:`DepthFindings`), :mod:`~bnreview.findings.landscape` (typed: :class:`LandscapeFindings`), :mod:`~bnreview.findings.in_browser` and
   :mod:`~bnreview.findings.conclusion`.
@@ -80,8 +80,9 @@ from bnreview.findings.paper_mnist import (MLP_FASTER_ACCURACY, PAPER_MNIST_ACCU
                                            median_steadier, paper_mnist_findings, pilot_accuracies, pilot_range,
                                            pilot_table, scale_ranges, steadiness)
 from bnreview.findings.what_bn_does import (PAPER_ICS, PAPER_INFERENCE, REVIEW_ICS, REVIEW_INFERENCE, WB_LAYERS,
-                                            WB_NETWORKS, WB_NORM_LAYER, batch_findings, drift_groups, noisy_findings,
-                                            population_findings, unit_drift, what_bn_does_findings)
+                                            WB_NETWORKS, WB_NORM_LAYER, BatchFindings, BatchRow, NoisyFindings,
+                                            NoisyRate, WhatBnDoesFindings, batch_findings, drift_groups, noisy_findings,
+                                            unit_drift, what_bn_does_findings)
 from bnreview.findings.regularisation import (PAPER_DROPOUT_CLAIM, PAPER_REG_CLAIM, REG_NAMES, REVIEW_REG_CLAIM,
                                               RegularisationFindings, largest_epoch_drop, regularisation_findings, regularisation_table,
                                               train_test_gaps)

@@ -1,20 +1,22 @@
 """Chapter what_bn_does: noisy BN after Santurkar et al., the batch size, and Algorithm 2's population statistics.
 
-Inputs: ``{lr: {"no BN": runs, "BN": runs, "noisy BN": runs}}``, each from ``experiments.noisy_bn_configs(lr)``;
-the batch-size sweep (``experiments.batch_size_sweep()``: ``{("no BN" or "BN", batch size): runs}``) and, for its
-BN runs, ``experiments.inference_accuracies`` (moving averages, Algorithm 2's population statistics, each test
-batch's own statistics).
+Typed: :class:`WhatBnDoesFindings` (:class:`NoisyFindings` and :class:`BatchFindings`); the chapter's sentences are
+written by hand around their fields. Inputs: ``{lr: {"no BN": runs, "BN": runs, "noisy BN": runs}}``, each from
+``experiments.noisy_bn_configs(lr)``; the batch-size sweep (``experiments.batch_size_sweep()``: ``{("no BN" or
+"BN", batch size): runs}``) and, for its BN runs, ``experiments.inference_accuracies`` (moving averages, Algorithm
+2's population statistics, each test batch's own statistics).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from bnreview.findings.core import (Spread, compare, final_accuracy, over_runs, percentile_drift, spread, train_minutes,
-                                    weight_growth)
+from bnreview.findings.core import (Comparison, Spread, compare, final_accuracy, over_runs, percentile_drift, spread,
+                                    train_minutes, weight_growth)
 from bnreview.findings.ledger import Claim, Test
-from bnreview.findings.wording import listing, seeds_label, sweep_setting, training_images
+from bnreview.findings.wording import seeds_label, sweep_setting, training_images
 from bnreview.train import History
 
 WB_NETWORKS = ("no BN", "BN", "noisy BN")  # experiments.noisy_bn_configs's keys
@@ -47,278 +49,292 @@ def drift_groups(noisy: dict, layers: Sequence[str] = WB_LAYERS) -> dict:
                  for layer in layers} for lr, by_name in noisy.items()}
 
 
-def _outcome(runs: Sequence[History]) -> str:
-    gone = sum(h.diverged for h in runs)
-    return final_accuracy(runs).text() + (f", {gone} of {len(runs)} seeds diverged" if gone else "")
+# ---------------------------------------------------------------------------------------
+# Noisy BN
 
 
-def _noisy_per_lr(noisy: dict) -> tuple[str, dict[str, list], dict]:
-    """Each learning rate in a sentence; the learning rates where noisy BN ends below ("trails"), level with
-    (the interval includes zero) or above ("ahead") plain BN; and the drift of each network at each learning rate."""
-    no, bn, nz = WB_NETWORKS
-    per_lr, groups, drifts = [], {"trails": [], "ahead": [], "level": []}, {}
-    for lr in sorted(noisy):
-        g = noisy[lr]
-        cmp = compare(final_accuracy(g[bn]), final_accuracy(g[nz]))
-        groups[{"lower": "trails", "higher": "ahead"}.get(cmp.direction, "level")].append(lr)
-        per_lr.append(f"At lr {lr:g}: without BN {_outcome(g[no])}; with BN {_outcome(g[bn])}; with noisy BN "
-                      f"{_outcome(g[nz])}. Noisy against plain BN, " + cmp.text("with plain BN", "with noisy BN") + ".")
-        drifts[lr] = {name: unit_drift(g[name]) for name in WB_NETWORKS}
-    return " ".join(per_lr), groups, drifts
+@dataclass(frozen=True)
+class NoisyRate:
+    """The three networks (``WB_NETWORKS``) at one learning rate, over the seeds."""
+
+    lr: float
+    accuracy: dict[str, Spread]  # final test accuracy (%); a diverged seed counts with what it was left at
+    diverged: dict[str, int]  # how many seeds diverged
+    drift: dict[str, Spread | None]  # :func:`unit_drift` (None: every seed diverged)
+    noisy_vs_bn: Comparison  # noisy BN (b) against plain BN (a), final test accuracy: the covariate-shift test
+    growth: Comparison | None  # the norm layer's weight norm, end over start: noisy BN against plain BN (None: a
+    # seed of either diverged)
+
+    @property
+    def n_seeds(self) -> int:
+        """Seeds per network."""
+        return min(s.n for s in self.accuracy.values())
 
 
-def _noisy_drift(noisy: dict, drifts: dict, lo: float, hi: float) -> tuple[str, bool, bool]:
-    """The drift sentence at ``hi`` (noisy BN against plain BN, and against no BN at ``lo``, where it trains), and
-    whether noisy BN's drift is larger (95% interval) than plain BN's and than that of the network without BN."""
-    no, bn, nz = WB_NETWORKS
-    d_nz, d_bn, d_no_lo = drifts[hi][nz], drifts[hi][bn], drifts[lo][no]
-    parts = []
-    more_than_bn = more_than_nobn = False
-    if d_nz is not None and d_bn is not None:
-        c = compare(d_bn, d_nz)
-        more_than_bn = c.direction == "higher"
-        parts.append(f"at lr {hi:g}, " + c.text("with plain BN", "with noisy BN", "drift", unit=""))
-    if d_nz is not None and d_no_lo is not None:
-        c = compare(d_no_lo, d_nz)
-        more_than_nobn = c.direction == "higher"
-        parts.append(f"against the network without BN at lr {lo:g}, where it trains: "
-                     + c.text(f"without BN (lr {lo:g})", f"with noisy BN (lr {hi:g})", "drift", unit=""))
-    if drifts[hi][no] is None:
-        parts.append(f"without BN at lr {hi:g} every seed diverged, so there is no drift to measure")
-    every = noisy[lo][nz][0].config.get("probe_every", 0)
-    text = ("Drift of the layers' inputs (one unit per layer, mean change of its 15th, 50th and 85th "
-            f"percentiles between probes {every} steps apart, averaged over the four layers): "
-            + "; ".join(parts) + ".")
-    return text, more_than_bn, more_than_nobn
+@dataclass(frozen=True)
+class NoisyFindings:
+    """Noisy BN against plain BN and no BN at each learning rate. The argument is made at the largest rate
+    (``hi``), where the network without BN fails; ``lo`` is the review's."""
+
+    rates: dict[float, NoisyRate]
+    drift_vs_bn: Comparison | None  # at ``hi``: the drift of noisy BN (b) against plain BN (a)
+    drift_vs_nobn: Comparison | None  # noisy BN's drift at ``hi`` (b) against no BN's at ``lo`` (a), where it trains
+    tests: tuple[Test, ...]  # covariate-shift, one per rate
+    noise: float  # the noise's strength
+    probe_every: int  # steps between probes
+    layer: str  # the layer whose weight growth is compared (scale invariance)
+    minutes: float  # training time of the noisy BN runs
+    setting: str  # for figure titles
+    setting_seed0: str
+    drift_groups: dict  # :func:`drift_groups`, for the figure
+
+    @property
+    def lo(self) -> float:
+        """The smallest learning rate (the review's)."""
+        return min(self.rates)
+
+    @property
+    def hi(self) -> float:
+        """The largest learning rate, where the argument is made."""
+        return max(self.rates)
+
+    @property
+    def n_seeds(self) -> int:
+        """Seeds per network and rate."""
+        return min(r.n_seeds for r in self.rates.values())
+
+    @property
+    def nobn_fails(self) -> bool:
+        """Every seed without BN diverges at ``hi``."""
+        r = self.rates[self.hi]
+        return r.diverged["no BN"] == r.accuracy["no BN"].n
+
+    @property
+    def noisy_survives(self) -> bool:
+        """No seed of noisy BN diverges at ``hi``."""
+        return self.rates[self.hi].diverged["noisy BN"] == 0
+
+    @property
+    def against_ics(self) -> bool:
+        """At ``hi``, noisy BN survives where no BN fails, with its layers' inputs shown to move more than with
+        plain BN and more than without BN at ``lo``: steady inputs are not what lets BN survive ``hi``."""
+        return (self.nobn_fails and self.noisy_survives and self.drift_vs_bn is not None
+                and self.drift_vs_bn.direction == "higher" and self.drift_vs_nobn is not None
+                and self.drift_vs_nobn.direction == "higher")
+
+    def where(self, direction: str) -> list[float]:
+        """The rates where noisy BN's final accuracy against plain BN is ``"higher"``, ``"lower"`` or ``"not
+        shown"`` (95% interval, uncorrected)."""
+        return [lr for lr, r in sorted(self.rates.items()) if r.noisy_vs_bn.direction == direction]
+
+    @property
+    def weights_grow(self) -> bool:
+        """Wherever both BN networks train, the norm layer's weights grow in every seed of both."""
+        grown = [r.growth for r in self.rates.values() if r.growth is not None]
+        return bool(grown) and all(g.a.lo > 1 and g.b.lo > 1 for g in grown)
 
 
-def _noisy_mechanism(lo: float, hi: float, checks: dict[str, bool]) -> str:
-    """Whether the runs show noisy BN surviving ``hi`` with more drift than the network without BN, and if not,
-    what is missing; ``checks``: nobn_fails, noisy_survives, more_than_bn, more_than_nobn."""
-    if all(checks.values()):
-        return (f"So at lr {hi:g} the inputs of the noisy network's layers move more than with plain BN "
-                f"and more than those of the network without BN at lr {lo:g}, yet none of its seeds "
-                f"diverges where every seed without BN does: keeping layer inputs steady is not what "
-                f"lets BN survive lr {hi:g}.")
-    missing = [why for why, ok in (
-        (f"the network without BN does not diverge in every seed at lr {hi:g}", checks["nobn_fails"]),
-        (f"noisy BN diverges in some seed at lr {hi:g}", checks["noisy_survives"]),
-        (f"its drift is not shown larger than plain BN's at lr {hi:g}", checks["more_than_bn"]),
-        (f"its drift is not shown larger than that of the network without BN at lr {lo:g}",
-         checks["more_than_nobn"]))
-        if not ok]
-    return (f"These runs do not show noisy BN surviving lr {hi:g} with more drift than the network "
-            f"without BN: " + "; ".join(missing) + ".")
-
-
-def _noisy_cost(groups: dict[str, list], against_ics: bool) -> str:
-    """What the noise costs against plain BN, set against Santurkar et al.'s result."""
-    found = [f"{words} at lr {listing(group)}" for words, group in (
-        ("below plain BN", groups["trails"]), ("not distinguishable from plain BN", groups["level"]),
-        ("above plain BN", groups["ahead"])) if group]
-    cost = ("Santurkar et al. found noisy BN to train about as well as plain BN; on LeNet, noisy BN ends "
-            + "; ".join(found) + ".")
-    if groups["trails"]:
-        cost += (" So their result holds here only in part: the noise is not free"
-                 + (", though the tolerance of the large learning rate survives it." if against_ics else ".")
-                 + " These runs cannot tell whether plain BN's lead over noisy BN comes from steadier layer "
-                   "inputs or simply from the absence of noise.")
-    return cost
-
-
-def _noisy_scale(noisy: dict, layer: str) -> str:
-    """Scale invariance: the growth of the weights of ``layer`` (before (noisy) BN) with plain and noisy BN."""
+def _noisy_rate(runs: dict[str, Sequence[History]], lr: float, layer: str) -> NoisyRate:
+    """One learning rate's numbers (``runs``: ``{network: runs}``)."""
     _, bn, nz = WB_NETWORKS
-    growth, grows = [], True
-    for lr in sorted(noisy):
-        if all(not h.diverged for h in noisy[lr][nz] + noisy[lr][bn]):
-            g_bn, g_nz = weight_growth(noisy[lr][bn], layer), weight_growth(noisy[lr][nz], layer)
-            grows = grows and g_bn.lo > 1 and g_nz.lo > 1
-            growth.append(f"at lr {lr:g}, " + compare(g_bn, g_nz).text(
-                "with plain BN", "with noisy BN", f"{layer}'s weight norm at the end over its start", unit=""))
-    return ((f"The weights of {layer}, which stays scale-invariant under the noise, "
-             + ("grow over the epoch in every seed of both BN networks: " if grows else
-                "do not grow in every seed: ") + "; ".join(growth) + ".") if growth else
-            "No learning rate leaves both BN networks undiverged to compare their weights.")
+    both_train = not any(h.diverged for h in (*runs[bn], *runs[nz]))
+    return NoisyRate(
+        lr=lr, accuracy={name: final_accuracy(runs[name]) for name in WB_NETWORKS},
+        diverged={name: sum(h.diverged for h in runs[name]) for name in WB_NETWORKS},
+        drift={name: unit_drift(runs[name]) for name in WB_NETWORKS},
+        noisy_vs_bn=compare(final_accuracy(runs[bn]), final_accuracy(runs[nz])),
+        growth=compare(weight_growth(runs[bn], layer), weight_growth(runs[nz], layer)) if both_train else None)
 
 
-def noisy_findings(noisy: dict, layer: str = WB_NORM_LAYER) -> dict:
+def noisy_findings(noisy: dict, layer: str = WB_NORM_LAYER) -> NoisyFindings:
     """Noisy BN against plain BN and no BN at each learning rate: accuracy, divergence, drift of the layers'
-    inputs, and the weight growth of a layer before BN (scale invariance, Sec. 3.3). The argument is made at the
-    largest learning rate (``hi``), where the network without BN fails."""
-    no, bn, nz = WB_NETWORKS
-    lrs = sorted(noisy)
-    lo, hi = lrs[0], lrs[-1]
-    out: dict = {"lrs": lrs, "lo": lo, "hi": hi}
-    out["per_lr"], groups, drifts = _noisy_per_lr(noisy)
-    out["trails"] = groups["trails"]
-    # the argument, at the large learning rate
-    gh = noisy[hi]
-    nobn_fails = all(h.diverged for h in gh[no])
-    noisy_survives = not any(h.diverged for h in gh[nz])
-    out["drift"], more_than_bn, more_than_nobn = _noisy_drift(noisy, drifts, lo, hi)
-    out["drift_lo"] = "; ".join(f"{name} {d.text(3, '')}" for name, d in drifts[lo].items() if d is not None)
-    against_ics = nobn_fails and noisy_survives and more_than_nobn and more_than_bn
-    out["mechanism"] = _noisy_mechanism(lo, hi, {"nobn_fails": nobn_fails, "noisy_survives": noisy_survives,
-                                                 "more_than_bn": more_than_bn, "more_than_nobn": more_than_nobn})
-    out["cost"] = _noisy_cost(groups, against_ics)
-    out["scale"] = _noisy_scale(noisy, layer)
-    out["reading"] = ((f"So the noisy-BN result argues against covariate shift as the mechanism of BN's tolerance of "
-                       f"lr {hi:g}, not against the paper's claim that BN allows higher learning rates: the scale "
-                       f"invariance Section 3.3 credits for that claim survives the noise.") if against_ics else
-                      "So these runs do not separate the two explanations.")
-    out["tests"] = [Test("covariate-shift", compare(final_accuracy(noisy[lr][bn]), final_accuracy(noisy[lr][nz])),
-                         label=f"lr {lr:g}") for lr in lrs]
-    out["headline"] = (f"At lr {hi:g}, where LeNet without BN "
-                       + (f"diverges ({sum(h.diverged for h in gh[no])} of {len(gh[no])} seeds)" if nobn_fails
-                          else f"ends at {final_accuracy(gh[no]).text()}")
-                       + f", noisy BN ends at {_outcome(gh[nz])} against {final_accuracy(gh[bn]).text()} with "
-                         f"plain BN"
-                       + (", with more drift of its layers' inputs than either" if more_than_bn and more_than_nobn
-                          else "") + ".")
-    out["groups"] = drift_groups(noisy)
-    return out
+    inputs, and the weight growth of a layer before BN (scale invariance, Sec. 3.3)."""
+    rates = {lr: _noisy_rate(noisy[lr], lr, layer) for lr in sorted(noisy)}
+    lo, hi = min(rates), max(rates)
+    d_nz, d_bn, d_no_lo = rates[hi].drift["noisy BN"], rates[hi].drift["BN"], rates[lo].drift["no BN"]
+    first = noisy[lo]["noisy BN"][0]
+    return NoisyFindings(
+        rates=rates,
+        drift_vs_bn=compare(d_bn, d_nz) if d_nz is not None and d_bn is not None else None,
+        drift_vs_nobn=compare(d_no_lo, d_nz) if d_nz is not None and d_no_lo is not None else None,
+        tests=tuple(Test("covariate-shift", r.noisy_vs_bn, label=f"lr {lr:g}") for lr, r in rates.items()),
+        noise=first.config["bn_noise"], probe_every=first.config.get("probe_every", 0), layer=layer,
+        minutes=train_minutes(h for g in noisy.values() for h in g["noisy BN"]),
+        setting=sweep_setting(noisy[lo]), setting_seed0=sweep_setting({k: r[:1] for k, r in noisy[lo].items()}),
+        drift_groups=drift_groups(noisy))
 
 
-def batch_findings(by_batch: dict, inference: dict) -> dict:
-    """The batch-size sweep: per batch size, the SGD steps of the epoch, the learning rate, the test accuracy
-    without BN and of BN three ways (moving averages, Algorithm 2, each test batch's statistics), with spreads."""
+# ---------------------------------------------------------------------------------------
+# The batch size, and Algorithm 2
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One batch size: its schedule, the test accuracy (%) without BN and of BN three ways, over the seeds."""
+
+    batch: int
+    steps: int  # SGD steps of the epoch
+    lr: float
+    nobn: Spread  # without BN
+    ema: Spread  # BN in eval mode with its moving averages
+    population: Spread  # BN in eval mode with Algorithm 2's population statistics (paired with ``ema``: same runs)
+    train_mode: Spread  # BN in train mode, each test batch normalised with its own statistics
+    gap_mean: Spread  # how far the moving means lie from Algorithm 2's, in population standard deviations
+    gap_std: Spread  # how far the moving standard deviations lie from Algorithm 2's (relative)
+    bn_vs_nobn: Comparison  # BN with moving averages (b) against no BN (a)
+    alg2: Comparison  # Algorithm 2 (b) against the moving averages (a), paired: the population-statistics test
+
+    @property
+    def eval_minus_train(self) -> float:
+        """Eval mode (moving averages) minus train mode, mean over the seeds, in points."""
+        return self.ema.mean - self.train_mode.mean
+
+
+def _batch_row(b: int, no_bn: Sequence[History], bn: Sequence[History], inference: Sequence[dict]) -> BatchRow:
+    """One batch size's row (``inference``: one :func:`experiments.inference_accuracies` per BN run)."""
+    runs = range(len(inference))  # one run evaluated two ways: paired
+    ema = spread((100 * i["ema"] for i in inference), runs)
+    pop = spread((100 * i["population"] for i in inference), runs)
+    nobn = final_accuracy(no_bn)
+    return BatchRow(batch=b, steps=bn[0].steps_per_epoch, lr=bn[0].config["lr"], nobn=nobn, ema=ema, population=pop,
+                    train_mode=spread(100 * i["batch"] for i in inference),
+                    gap_mean=spread(i["gap_mean"] for i in inference), gap_std=spread(i["gap_std"] for i in inference),
+                    bn_vs_nobn=compare(nobn, spread(100 * i["ema"] for i in inference)),  # unpaired, as always
+                    alg2=compare(ema, pop))
+
+
+@dataclass(frozen=True)
+class BatchFindings:
+    """The batch-size sweep, one row per batch size (smallest first), and Algorithm 2 against the moving averages."""
+
+    rows: tuple[BatchRow, ...]
+    tests: tuple[Test, ...]  # population-statistics, one per batch size
+    n_images: int  # the training images every run passes over once
+    lr_at_64: float  # the learning rate is lr_at_64 x batch / 64
+    n_runs: int
+    minutes: float  # training time of every run of the sweep
+    setting: str  # for figure titles
+
+    @property
+    def sizes(self) -> list[int]:
+        """The batch sizes, smallest first."""
+        return [r.batch for r in self.rows]
+
+    def row(self, batch: int) -> BatchRow:
+        """The row of one batch size."""
+        return next(r for r in self.rows if r.batch == batch)
+
+    def where(self, direction: str) -> list[int]:
+        """The batch sizes where BN (moving averages) against no BN is ``"higher"``, ``"lower"`` or ``"not
+        shown"`` (95% interval, uncorrected)."""
+        return [r.batch for r in self.rows if r.bn_vs_nobn.direction == direction]
+
+    def alg2_where(self, direction: str) -> list[int]:
+        """The batch sizes where Algorithm 2 against the moving averages is ``"higher"``, ``"lower"`` or ``"not
+        shown"`` (paired 95% interval, uncorrected)."""
+        return [r.batch for r in self.rows if r.alg2.direction == direction]
+
+    @property
+    def n_seeds(self) -> int:
+        """Seeds per batch size and network."""
+        return min(min(r.nobn.n, r.ema.n) for r in self.rows)
+
+    @property
+    def alg2_differences(self) -> tuple[float, ...]:
+        """Every BN run's Algorithm 2 minus moving averages, in points."""
+        return tuple(d for r in self.rows for d in r.alg2.differences)
+
+    @property
+    def alg2_higher(self) -> int:
+        """How many BN runs end with a higher test accuracy with Algorithm 2's statistics than with the moving
+        averages."""
+        return sum(d > 0 for d in self.alg2_differences)
+
+    @property
+    def alg2_mean(self) -> float:
+        """Algorithm 2 minus moving averages, in points, the mean over every BN run."""
+        return statistics.fmean(self.alg2_differences)
+
+    def table(self) -> str:
+        """A Markdown row per batch size: steps, lr, and the test accuracy without BN and of BN three ways (mean and
+        the seeds' range), with BN's advantage over no BN."""
+        rows = ["| batch | SGD steps | lr | no BN | BN, moving averages | BN, Algorithm 2 | BN, train mode | "
+                "BN against no BN |", "|---:|---:|---:|---|---|---|---|---|"]
+        rows += [f"| {r.batch} | {r.steps:,} | {r.lr:g} | {r.nobn.short()} | {r.ema.short()} | "
+                 f"{r.population.short()} | {r.train_mode.short()} | {r.bn_vs_nobn.effect_text()} |" for r in self.rows]
+        return "\n".join(rows)
+
+    def population_table(self) -> str:
+        """A Markdown row per batch size: Algorithm 2 against the moving averages (paired), and how far apart the two
+        sets of statistics are."""
+        rows = ["| batch | Algorithm 2 minus moving averages | gap of the means (std) | gap of the stds (relative) |",
+                "|---:|---|---|---|"]
+        rows += [f"| {r.batch} | {r.alg2.effect_text()} | {r.gap_mean.short(3, '')} | {r.gap_std.short(3, '')} |"
+                 for r in self.rows]
+        return "\n".join(rows)
+
+    def accuracy_series(self) -> dict[str, tuple[list[int], list[list[float]]]]:
+        """``{label: (batch sizes, [value per seed] per batch size)}`` for ``plots.batch_size_accuracy``."""
+        return {label: (self.sizes, [list(getattr(r, key).values) for r in self.rows]) for label, key in (
+            ("BN, eval mode (moving averages)", "ema"), ("BN, eval mode (Algorithm 2 statistics)", "population"),
+            ("BN, train mode (each test batch's statistics)", "train_mode"), ("no BN", "nobn"))}
+
+    def gap_series(self) -> dict[str, tuple[list[int], list[list[float]]]]:
+        """The gaps between the two sets of statistics, for ``plots.against_batch_size``."""
+        return {"|mean (moving avg.) - mean (Algorithm 2)| / std": (self.sizes, [list(r.gap_mean.values)
+                                                                                for r in self.rows]),
+                "|std (moving avg.) - std (Algorithm 2)| / std": (self.sizes, [list(r.gap_std.values)
+                                                                              for r in self.rows])}
+
+
+def batch_findings(by_batch: dict, inference: dict) -> BatchFindings:
+    """The batch-size sweep (``{("no BN" or "BN", batch size): runs}``) and, per batch size, each BN run's
+    accuracies three ways (``{batch size: [experiments.inference_accuracies(h) per BN run]}``)."""
     sizes = sorted(b for v, b in by_batch if v == "BN")
-    rows = ["| batch | SGD steps | lr | no BN | BN, moving averages | BN, Algorithm 2 | BN, train mode | BN against no BN |",
-            "|---:|---:|---:|---|---|---|---|---|"]
-    ahead, behind, level, steps_list = [], [], [], []
-    acc, gaps = {}, []
-    for b in sizes:
-        h = by_batch["BN", b][0]
-        ema = spread(100 * i["ema"] for i in inference[b])
-        pop = spread(100 * i["population"] for i in inference[b])
-        tm = spread(100 * i["batch"] for i in inference[b])
-        nobn = final_accuracy(by_batch["no BN", b])
-        c = compare(nobn, ema)
-        {"higher": ahead, "lower": behind}.get(c.direction, level).append(b)
-        acc[b] = {"ema": ema, "population": pop, "batch": tm, "nobn": nobn}
-        steps_list.append(f"batch {b}: {h.steps_per_epoch:,} steps at lr {h.config['lr']:g}")
-        gaps.append(f"{statistics.fmean(100 * (i['ema'] - i['batch']) for i in inference[b]):+.2f} at batch {b}")
-        word = {"higher": "higher", "lower": "lower"}.get(c.direction, "not distinguishable")
-        rows.append(f"| {b} | {h.steps_per_epoch:,} | {h.config['lr']:g} | {nobn.text()} | {ema.text()} | "
-                    f"{pop.text()} | {tm.text()} | {c.difference:+.2f} points, {word} |")
-    first = by_batch["BN", sizes[0]][0]
-    n_images = training_images(first.config)
-    out: dict = {"sizes": sizes, "table": "\n".join(rows), "acc": acc, "ahead": ahead, "behind": behind,
-                 "n_images": n_images}
-    out["confound"] = (f"Every run makes one pass over the same {n_images:,} training images, so the batch size "
-                       f"also sets the number of SGD steps, and the learning rate grows with the batch: "
-                       + "; ".join(steps_list) + ". A difference between two batch sizes is therefore a difference of "
-                       "batch size, number of steps and learning rate together, not of the batch size alone.")
-    part = []
-    for words, group in (("above", ahead), ("below", behind), ("not distinguishable from",
-                                                                                 level)):
-        if group:
-            part.append(f"{words} the network without BN at batch {listing(group)}")
-    out["versus"] = ("In eval mode with its moving averages, the network with BN ends " + "; ".join(part) + ".")
-    out["train_mode"] = ("Eval mode minus train mode (each test batch normalised with its own statistics), mean over "
-                         "seeds, in points: " + "; ".join(gaps) + ".")
-    small, large = sizes[0], sizes[-1]
-    cs = compare(acc[small]["nobn"], acc[small]["ema"])
-    out["small"] = f"At batch {small}, " + cs.text("without BN", "with BN") + "."
-    hs = by_batch["BN", small][0]
-    hl = by_batch["BN", large][0]
-    out["headline"] = (f"BN's test accuracy against the batch size: at batch {small}, {acc[small]['ema'].text()} "
-                       f"against {acc[small]['nobn'].text()} without BN; ahead of no BN at batch "
-                       f"{listing(ahead) if ahead else 'none'}; but each batch size also changes the number of steps "
-                       f"({hs.steps_per_epoch:,} at batch {small}, {hl.steps_per_epoch:,} at batch {large}: one epoch "
-                       f"over {n_images:,} images) and the learning rate (scaled linearly), so the sweep does not "
-                       f"isolate the batch size.")
-    return out
+    rows = tuple(_batch_row(b, by_batch["no BN", b], by_batch["BN", b], inference[b]) for b in sizes)
+    first = by_batch["BN", sizes[0]]
+    n_images, lr_at_64 = training_images(first[0].config), first[0].config["lr"] * 64 / sizes[0]
+    return BatchFindings(
+        rows=rows, tests=tuple(Test("population-statistics", r.alg2, label=f"batch {r.batch}") for r in rows),
+        n_images=n_images, lr_at_64=lr_at_64, n_runs=sum(map(len, by_batch.values())),
+        minutes=train_minutes(h for r in by_batch.values() for h in r),
+        setting=f"LeNet (tanh), plain SGD, lr {lr_at_64:g} x B/64, 1 epoch over {n_images:,} images, "
+                f"{seeds_label(first)}")
 
 
-def population_findings(inference: dict) -> dict:
-    """Algorithm 2's population statistics against the moving averages, per batch size: test accuracy, the
-    difference per seed, and how far apart the two sets of statistics are (in population standard deviations)."""
-    sizes = sorted(inference)
-    rows = ["| batch | moving averages | Algorithm 2 | Algorithm 2 minus moving averages | gap of the means (std) | "
-            "gap of the stds (relative) |", "|---:|---|---|---|---|---|"]
-    better, worse, level, all_diffs, tests = [], [], [], [], []
-    for b in sizes:
-        runs = range(len(inference[b]))  # one run evaluated two ways: paired
-        ema = spread((100 * i["ema"] for i in inference[b]), runs)
-        pop = spread((100 * i["population"] for i in inference[b]), runs)
-        tests.append(Test("population-statistics", compare(ema, pop), label=f"batch {b}"))
-        diff = spread(100 * (i["population"] - i["ema"]) for i in inference[b])
-        all_diffs += diff.values
-        c = compare(ema, pop)
-        {"higher": better, "lower": worse}.get(c.direction, level).append(b)
-        rows.append(f"| {b} | {ema.text()} | {pop.text()} | {diff.text(2, ' points')} | "
-                    f"{spread(i['gap_mean'] for i in inference[b]).text(3, '')} | "
-                    f"{spread(i['gap_std'] for i in inference[b]).text(3, '')} |")
-    n_up = sum(d > 0 for d in all_diffs)
-    biggest = max(sizes, key=lambda b: statistics.fmean(100 * (i["population"] - i["ema"]) for i in inference[b]))
-    big = spread(100 * (i["population"] - i["ema"]) for i in inference[biggest])
-    groups = [f"{words} at batch {listing(group)}" for words, group in (
-        ("higher", better), ("lower", worse), ("not distinguishable (the interval includes zero)", level)) if group]
-    text = (f"Algorithm 2's statistics give a higher test accuracy than the moving averages in {n_up} of "
-            f"{len(all_diffs)} BN runs (mean difference {statistics.fmean(all_diffs):+.2f} points); the largest mean "
-            f"difference is at batch {biggest}, {big.text(2, ' points')}. By the 95% interval of the paired difference "
-            f"(uncorrected), Algorithm 2 is " + ", ".join(groups) + ".")
-    gm = {b: statistics.fmean(i["gap_mean"] for i in inference[b]) for b in (sizes[0], sizes[-1])}
-    gs = {b: statistics.fmean(i["gap_std"] for i in inference[b]) for b in (sizes[0], sizes[-1])}
-    gaps = (f"Averaged over the channels of the four BN layers, the moving means lie {gm[sizes[0]]:.3f} population "
-            f"standard deviations from Algorithm 2's at batch {sizes[0]} and {gm[sizes[-1]]:.3f} at batch {sizes[-1]}; "
-            f"the standard deviations differ by {gs[sizes[0]]:.3f} and {gs[sizes[-1]]:.3f} (relative).")
-    headline = (f"Algorithm 2's population statistics against PyTorch's moving averages: higher test accuracy in "
-                f"{n_up} of {len(all_diffs)} BN runs, by {statistics.fmean(all_diffs):+.2f} points on average; "
-                + "; ".join(groups) + f"; the largest mean difference is at batch {biggest}: {big.text(2, ' points')}.")
-    return {"table": "\n".join(rows), "text": text, "gaps": gaps, "better": better, "worse": worse,
-            "headline": headline, "tests": tests}
+# ---------------------------------------------------------------------------------------
+# The chapter
 
 
-def what_bn_does_findings(noisy: dict, by_batch: dict, inference: dict) -> dict:
-    """Every value and sentence of the chapter "What does BN really do?", its claims, "What we learned" and its
-    headlines ("headline_noisy", "headline_batch", "headline_population").
+@dataclass(frozen=True)
+class WhatBnDoesFindings:
+    """What the chapter "What does BN really do?" measures: noisy BN, the batch size and Algorithm 2."""
+
+    noisy: NoisyFindings
+    batch: BatchFindings
+    claims: tuple[Claim, ...]
+
+
+def what_bn_does_findings(noisy: dict, by_batch: dict, inference: dict) -> WhatBnDoesFindings:
+    """The chapter's findings and its two claims.
 
     ``noisy``: ``{lr: experiments.run_grid(experiments.noisy_bn_configs(lr))}``; ``by_batch``:
     ``experiments.batch_size_sweep()``; ``inference``: ``{batch size: [experiments.inference_accuracies(h) for each BN
     run]}`` (``experiments.inference_by_batch(by_batch)``).
     """
-    nz = noisy_findings(noisy)
-    bt = batch_findings(by_batch, inference)
-    pop = population_findings(inference)
-    first_noisy = noisy[nz["lo"]]["noisy BN"][0]
-    v: dict = {"noise": first_noisy.config["bn_noise"], "lr_lo": f"{nz['lo']:g}", "lr_hi": f"{nz['hi']:g}",
-               "n_seeds": min(len(r) for g in noisy.values() for r in g.values()),
-               "noisy_setting": sweep_setting(noisy[nz["lo"]]), "noisy_reading": nz["reading"],
-               "noisy_setting_seed0": sweep_setting({k: r[:1] for k, r in noisy[nz["lo"]].items()}),
-               "noisy_per_lr": nz["per_lr"], "noisy_drift": nz["drift"], "noisy_drift_lo": nz["drift_lo"],
-               "noisy_mechanism": nz["mechanism"], "noisy_cost": nz["cost"], "noisy_scale": nz["scale"],
-               "norm_layer": WB_NORM_LAYER, "batch_sizes": listing(bt["sizes"]), "batch_n_train": f"{bt['n_images']:,}",
-               "batch_smallest": bt["sizes"][0],
-               "batch_lr_64": f"{by_batch['BN', bt['sizes'][0]][0].config['lr'] * 64 / bt['sizes'][0]:g}",
-               "batch_table": bt["table"], "batch_confound": bt["confound"], "batch_versus": bt["versus"],
-               "batch_small": bt["small"], "batch_train_mode": bt["train_mode"],
-               "pop_table": pop["table"], "pop_text": pop["text"], "pop_gaps": pop["gaps"],
-               "headline_noisy": nz["headline"], "headline_batch": bt["headline"], "headline_population": pop["headline"],
-               "noisy_minutes": train_minutes(h for g in noisy.values() for h in g["noisy BN"]),
-               "batch_minutes": train_minutes(h for r in by_batch.values() for h in r),
-               "n_batch_runs": sum(map(len, by_batch.values()))}
-    v["batch_setting"] = (f"LeNet (tanh), plain SGD, lr {v['batch_lr_64']} x B/64, 1 epoch over {bt['n_images']:,} "
-                          f"images, {seeds_label(by_batch['BN', bt['sizes'][0]])}")
-    v["drift_groups"] = nz["groups"]
-    v["batch_series"] = {label: (bt["sizes"], [list(bt["acc"][b][key].values) for b in bt["sizes"]]) for label, key in (
-        ("BN, eval mode (moving averages)", "ema"), ("BN, eval mode (Algorithm 2 statistics)", "population"),
-        ("BN, train mode (each test batch's statistics)", "batch"), ("no BN", "nobn"))}
-    v["gap_series"] = {
-        "|mean (moving avg.) - mean (Algorithm 2)| / std": (bt["sizes"], [[i["gap_mean"] for i in inference[b]]
-                                                                         for b in bt["sizes"]]),
-        "|std (moving avg.) - std (Algorithm 2)| / std": (bt["sizes"], [[i["gap_std"] for i in inference[b]]
-                                                                       for b in bt["sizes"]])}
-    v["claims"] = [
+    nz, bt = noisy_findings(noisy), batch_findings(by_batch, inference)
+    hi = nz.rates[nz.hi]
+    drift = (f"; at lr {nz.hi:g}, the drift of the layers' inputs, noisy BN minus plain BN: "
+             f"{nz.drift_vs_bn.effect_text(2, '')}" if nz.drift_vs_bn is not None else "")
+    claims = (
         Claim("BN works by reducing internal covariate shift", PAPER_ICS, REVIEW_ICS,
-              f"{nz['per_lr']} {nz['drift']} {nz['cost']}",
-              tuple(nz["tests"]), "what_bn_does"),
-        Claim("population statistics at inference (Algorithm 2)", PAPER_INFERENCE, REVIEW_INFERENCE, pop["text"],
-              tuple(pop["tests"]), "what_bn_does"),
-    ]
-    v["learned"] = "\n".join(f"- {s}" for s in (
-        nz["headline"], nz["mechanism"], nz["cost"], nz["scale"], bt["headline"], pop["headline"]))
-    return v
-
+              "final test accuracy of noisy BN against plain BN: "
+              + "; ".join(f"lr {lr:g} {r.noisy_vs_bn.effect_text()}" for lr, r in nz.rates.items()) + drift
+              + f"; without BN, {hi.diverged['no BN']} of {hi.accuracy['no BN'].n} seeds diverge at lr {nz.hi:g} "
+                f"(LeNet, one epoch)", nz.tests, "what_bn_does"),
+        Claim("population statistics at inference (Algorithm 2)", PAPER_INFERENCE, REVIEW_INFERENCE,
+              "test accuracy with Algorithm 2's statistics against the moving averages: "
+              + "; ".join(f"batch {r.batch} {r.alg2.effect_text()}" for r in bt.rows)
+              + f"; higher in {bt.alg2_higher} of {len(bt.alg2_differences)} runs", bt.tests, "what_bn_does"),
+    )
+    return WhatBnDoesFindings(nz, bt, claims)
