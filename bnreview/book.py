@@ -79,9 +79,11 @@ def landscape() -> Chapter:
 
 
 def regularisation() -> Chapter:
-    """The four variants (neither, dropout, BN, both) on a small training set."""
-    runs = ex.regularisation_runs()
-    return Chapter({"variants": runs}, fd.regularisation_findings(runs, ex.training_accuracy))
+    """The four variants (neither, dropout, BN, both) on a small training set, the L2 grid and the decay schedules."""
+    runs, (l2_pilot, l2_chosen, l2_runs), decay = ex.regularisation_runs(), ex.l2_runs(), ex.decay_runs()
+    return Chapter({"variants": runs, "l2": l2_runs, "decay": decay},
+                   fd.regularisation_findings(runs, ex.training_accuracy, fd.l2_findings(l2_pilot, l2_chosen, l2_runs),
+                                              fd.decay_findings(decay)))
 
 
 def fashion() -> Chapter:

@@ -102,7 +102,7 @@ ENTRIES: tuple[Entry, ...] = (
           f"{SWEEP}, each network at its own rate chosen on the 5,000 validation images; steps to 97% test "
           "accuracy (evaluated every 100 steps), as log(steps) so the effect reads as a ratio",
           "no BN", "BN on all four layers", True, -1, 0.095, "log steps (10%)", chapter="lr_sweep"),
-    Entry("training-time", "BN's cost in time per epoch",
+    Entry("training-time", "faster training",
           "BN decreases training time, counted in seconds to a fixed accuracy",
           "steps to 97% (fewer-steps' runs) times seconds per step measured by benchmarks/trainer.py "
           "(interleaved repeats on an idle machine, both networks in the same memory format), as log seconds",

@@ -55,9 +55,16 @@ def _paper_mnist() -> list:
 
 
 def _regularisation() -> list:
-    """The pilot; the four variants at the rates it chooses once every pilot run is cached (else a Pending)."""
-    return _staged(ex.reg_pilot_plan(), lambda pilot: [ex.regularisation_plan(ex.reg_choice(pilot))],
-                   "the four variants at the learning rates their pilot chooses, over the seeds")
+    """The pilot; the four variants and the decay schedules at the rates it chooses, and the L2 pilot at those rates,
+    once every pilot run is cached; the L2 grid's runs once the L2 pilot is (else a Pending at each stage)."""
+    def chosen(pilot: dict) -> list:
+        choice = ex.reg_choice(pilot)
+        return [ex.regularisation_plan(choice), ex.decay_plan(choice),
+                *_staged(ex.l2_pilot_plan(choice), lambda l2: [ex.l2_plan(choice, ex.l2_choice(l2))],
+                         "each network with and without the weight decay its L2 pilot chooses, over the seeds")]
+
+    return _staged(ex.reg_pilot_plan(), chosen,
+                   "the four variants, the decay schedules and the L2 pilot at the rates the pilot chooses")
 
 
 def _depth() -> list:

@@ -238,6 +238,32 @@ def test_regularisation_single_seed_and_missing_variant():
         fd.regularisation_findings(runs, fit)
 
 
+def test_l2_compares_the_gain_from_the_chosen_weight_decay_between_the_networks():
+    pilot = {(n, wd): [History(config={"seed": 0}, val_acc=[acc])] for n, wd, acc in (
+        ("neither", 0.0, 0.90), ("neither", 1e-4, 0.95), ("BN", 0.0, 0.96), ("BN", 1e-4, 0.95))}
+    accs = {("neither", "none"): (0.90, 0.91, 0.92), ("neither", "chosen"): (0.93, 0.945, 0.95),
+            ("BN", "none"): (0.95, 0.955, 0.96), ("BN", "chosen"): (0.95, 0.955, 0.96)}
+    runs = {key: [reg_run(t, s) for s, t in enumerate(ts)] for key, ts in accs.items()}
+    f = fd.l2_findings(pilot, {"neither": 1e-4, "BN": 0.0}, runs)
+    assert f.pilot == {"neither": {0.0: 90.0, 1e-4: 95.0}, "BN": {0.0: 96.0, 1e-4: 95.0}}
+    assert f.gains["neither"].values == pytest.approx((3.0, 3.5, 3.0)) and f.gains["BN"].values == (0.0, 0.0, 0.0)
+    assert f.less.paired and f.less.difference == pytest.approx(-19 / 6)
+    assert f.claim.tests[0].entry == "less-l2" and f.claim.verdict == "supported"  # BN gains about 3 points less
+
+
+def test_decay_compares_the_faster_schedule_with_the_base_one_per_network():
+    def decayed(t, seed, factor, bn=()):
+        return History(config={"seed": seed, "bn": list(bn), "lr_decay": factor}, test_acc=[t])
+
+    accs = {("neither", "base"): (0.95, 0.96, 0.97), ("neither", "6x faster"): (0.93, 0.94, 0.95),
+            ("BN", "base"): (0.95, 0.96, 0.97), ("BN", "6x faster"): (0.951, 0.962, 0.971)}
+    factor = {"base": 0.9, "6x faster": 0.9 ** 6}
+    f = fd.decay_findings({key: [decayed(t, s, factor[key[1]]) for s, t in enumerate(ts)] for key, ts in accs.items()})
+    assert f.factors == factor and f.final["BN", "base"].mean == pytest.approx(96.0)
+    assert f.faster["neither"].direction == "lower" and f.faster["BN"].difference == pytest.approx(0.1333, abs=1e-3)
+    assert f.claim.tests[0].entry == "faster-decay" and f.claim.verdict == "supported"  # no worse by 0.5 points
+
+
 def test_train_test_gap_needs_one_training_accuracy_per_run():
     with pytest.raises(ValueError):
         fd.train_test_gaps([reg_run(0.9, 0)], [1.0, 1.0])

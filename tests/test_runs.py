@@ -42,7 +42,7 @@ def test_a_run_several_chapters_read_is_listed_once_with_each_of_them():
     assert run.chapters == ("motivation", "lenet_bn", "paper_mnist", "fashion", "conclusion")
     only, pending = runs.registry(["regularisation"])  # the pilot, until it is trained
     assert {r.key for r in only} == {cache_key(c) for cs in ex.reg_pilot_plan().values() for c in cs}
-    assert pending[0][1].what.startswith("the four variants at the learning rates their pilot chooses")
+    assert pending[0][1].what.startswith("the four variants, the decay schedules and the L2 pilot at the rates")
 
 
 def test_the_chapters_runs_are_the_plans_runs(monkeypatch, tmp_path):
@@ -51,11 +51,16 @@ def test_the_chapters_runs_are_the_plans_runs(monkeypatch, tmp_path):
     log = tmp_path / "runs.jsonl"
     monkeypatch.setenv("BNREVIEW_RUN_LOG", str(log))
     ex.regularisation_runs()
+    ex.l2_runs()
+    ex.decay_runs()
     ex.torch_bn_runs()
     logged = [json.loads(line)["key"] for line in log.read_text().splitlines()]
-    configs, pending = runs.plans("regularisation")  # the pilot and, now that it is cached, the chosen runs
-    assert not pending and len(configs) == 8 + 4  # quick: 4 variants at 2 rates, then each at its own (seed 0)
-    assert logged == [cache_key(c) for c in configs] + [cache_key(ex.torch_bn_plan()["torch BN"][0])]
+    configs, pending = runs.plans("regularisation")  # every stage, now that each pilot is cached
+    keys = list(dict.fromkeys(cache_key(c) for c in configs))  # the L2 pilot at weight decay 0 is a chosen run
+    # quick (seed 0 only): 4 variants at 2 rates (each chosen run is one of them); 2 networks x 2 decays; the L2
+    # pilot's 2 new runs (at weight decay 0 it is the chosen run); the L2 grid's runs are the pilot's
+    assert not pending and len(configs) == 8 + 4 + 4 + 4 + 4 and len(keys) == 8 + 4 + 2
+    assert set(logged) == set(keys) | {cache_key(ex.torch_bn_plan()["torch BN"][0])}  # each stage reads the pilots again
     assert runs.unlisted(log) == []
     assert all(r.cached for r in runs.registry(["regularisation"])[0])
 

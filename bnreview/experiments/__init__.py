@@ -51,9 +51,11 @@ from bnreview.experiments.paper_mnist import (MLP_BATCH, MLP_EVAL_EVERY, MLP_INI
                                               MLP_INIT_STDS, MLP_PILOT_STDS, MLP_PILOT_STEPS, MLP_PROBE_EVERY, MLP_STEPS, NETWORKS,
                                               QUICK_MLP_STEPS, MlpRuns, chosen_plan, mlp_pilot_config, paper_mlp_config,
                                               paper_mnist_runs, pilot_plan)
-from bnreview.experiments.regularisation import (REG_DROPOUT, REG_EPOCHS, REG_LRS, REG_N_TRAIN, REG_VARIANTS,
-                                                 reg_choice, reg_pilot_plan, regularisation_config, regularisation_plan,
-                                                 regularisation_runs, training_accuracy)
+from bnreview.experiments.regularisation import (REG_DROPOUT, REG_EPOCHS, REG_LR_DECAYS, REG_LRS, REG_N_TRAIN,
+                                                 REG_NETWORKS, REG_VARIANTS, REG_WEIGHT_DECAYS, decay_plan, decay_runs,
+                                                 l2_choice, l2_pilot_plan, l2_plan, l2_runs, reg_choice, reg_pilot_plan,
+                                                 regularisation_config, regularisation_plan, regularisation_runs,
+                                                 training_accuracy)
 from bnreview.experiments.review import (STEP_SECONDS, StepSeconds, baseline_plan, baseline_runs, review_plan,
                                          review_runs, step_seconds, torch_bn_plan, torch_bn_runs)
 from bnreview.experiments.what_bn_does import (BATCH_LR_AT_64, BATCH_N_TRAIN, BATCH_SIZES, NOISE, NOISY_LRS,

@@ -83,9 +83,10 @@ from bnreview.findings.what_bn_does import (PAPER_ICS, PAPER_INFERENCE, REVIEW_I
                                             WB_NETWORKS, WB_NORM_LAYER, BatchFindings, BatchRow, NoisyFindings,
                                             NoisyRate, WhatBnDoesFindings, batch_findings, drift_groups, noisy_findings,
                                             unit_drift, what_bn_does_findings)
-from bnreview.findings.regularisation import (PAPER_DROPOUT_CLAIM, PAPER_REG_CLAIM, REG_NAMES, REVIEW_REG_CLAIM,
-                                              RegularisationFindings, largest_epoch_drop, regularisation_findings, regularisation_table,
-                                              train_test_gaps)
+from bnreview.findings.regularisation import (PAPER_DECAY_CLAIM, PAPER_DROPOUT_CLAIM, PAPER_L2_CLAIM, PAPER_REG_CLAIM,
+                                              REG_NAMES, REVIEW_REG_CLAIM, DecayFindings, L2Findings,
+                                              RegularisationFindings, decay_findings, l2_findings, largest_epoch_drop,
+                                              regularisation_findings, regularisation_table, train_test_gaps)
 from bnreview.findings.conclusion import (QUESTIONS, REVIEW_CONCLUSION, ConclusionFindings, Question, claims_of,
                                           conclusion_findings)
 from bnreview.findings.fashion import CLASSES, FashionFindings, fashion_findings, network_labels, per_class

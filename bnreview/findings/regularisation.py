@@ -45,6 +45,67 @@ def regularisation_table(fit: dict[str, Spread], test: dict[str, Spread], gap: d
     return "\n".join(rows)
 
 
+PAPER_L2_CLAIM = ("\"Reduce the L2 weight regularization. While Inception an L2 loss on the model parameters controls "
+                  "overfitting, in Modified BN-Inception the weight of this loss is reduced by a factor of 5. We find "
+                  "that this improves the accuracy on the held-out validation data.\" (Sec. 4.2.1)")
+PAPER_DECAY_CLAIM = ("\"Accelerate the learning rate decay. In training Inception, learning rate was decayed "
+                     "exponentially. Because our network trains faster than Inception, we lower the learning rate 6 "
+                     "times faster.\" (Sec. 4.2.1)")
+
+
+@dataclass(frozen=True)
+class L2Findings:
+    """The L2 grid: each network's weight decay chosen on validation (a first-seed pilot), and over the seeds the gain
+    in final test accuracy from that weight decay against none; ``less``: BN's gain against no BN's, paired."""
+
+    pilot: dict[str, dict[float, float]]  # network -> weight decay -> validation accuracy (%), the first seed
+    chosen: dict[str, float]  # network -> the weight decay chosen on validation
+    gains: dict[str, Spread]  # network -> per seed, final test accuracy at the chosen weight decay minus at none
+    none: dict[str, Spread]  # network -> final test accuracy without weight decay
+    less: Comparison
+    claim: Claim
+
+
+def l2_findings(pilot: dict[tuple[str, float], Sequence[History]], chosen: dict[str, float],
+                runs: dict[tuple[str, str], Sequence[History]]) -> L2Findings:
+    """``pilot``: ``{(network, weight decay): [History]}``; ``chosen``: ``{network: weight decay}``; ``runs``:
+    ``{(network, "none" or "chosen"): [History per seed]}`` (``experiments.l2_runs()``)."""
+    networks = list(chosen)
+    none = {n: final_accuracy(runs[n, "none"]) for n in networks}
+    gains = {n: spread((b - a for a, b in zip(none[n].values, final_accuracy(runs[n, "chosen"]).values, strict=True)),
+                       none[n].seeds) for n in networks}
+    less = compare(gains["neither"], gains["BN"])
+    claim = Claim("with BN, less L2 regularisation", PAPER_L2_CLAIM, REVIEW_REG_CLAIM,
+                  f"weight decay chosen on validation: {chosen['neither']:g} without BN, {chosen['BN']:g} with; its "
+                  f"gain in test accuracy with BN against without {less.effect_text()}", (Test("less-l2", less),),
+                  "regularisation")
+    return L2Findings({n: {wd: 100 * hs[0].val_acc[-1] for (m, wd), hs in pilot.items() if m == n} for n in networks},
+                      dict(chosen), gains, none, less, claim)
+
+
+@dataclass(frozen=True)
+class DecayFindings:
+    """The learning-rate decay: final test accuracy per (network, schedule) over the seeds, and per network the six
+    times faster schedule against the base one, paired."""
+
+    final: dict[tuple[str, str], Spread]
+    faster: dict[str, Comparison]  # network -> "6x faster" against "base"
+    factors: dict[str, float]  # schedule -> the factor the rate is multiplied by after every epoch
+    claim: Claim
+
+
+def decay_findings(runs: dict[tuple[str, str], Sequence[History]]) -> DecayFindings:
+    """``runs``: ``{(network, schedule): [History per seed]}`` (``experiments.decay_runs()``), schedules "base" and
+    "6x faster"."""
+    final = {key: final_accuracy(hs) for key, hs in runs.items()}
+    networks = list(dict.fromkeys(n for n, _ in runs))
+    faster = {n: compare(final[n, "base"], final[n, "6x faster"]) for n in networks}
+    claim = Claim("with BN, a faster learning-rate decay", PAPER_DECAY_CLAIM, "not discussed",
+                  f"with BN, the six times faster decay against the base one: {faster['BN'].effect_text()}",
+                  (Test("faster-decay", faster["BN"]),), "regularisation")
+    return DecayFindings(final, faster, {s: hs[0].config["lr_decay"] for (_, s), hs in runs.items()}, claim)
+
+
 @dataclass(frozen=True)
 class RegularisationFindings:
     """What the regularisation chapter measures, per variant (``REG_NAMES``) over the seeds, and the comparisons
@@ -61,7 +122,9 @@ class RegularisationFindings:
     bn_vs_dropout: Comparison  # BN alone against dropout alone: test accuracy
     both_vs_bn: Comparison  # BN and dropout against BN alone: test accuracy
     gap_both: Comparison  # BN and dropout against BN alone: the gap
-    claims: tuple[Claim, ...]
+    l2: L2Findings | None
+    decay: DecayFindings | None
+    claims: tuple[Claim, ...]  # the dropout chapter's two, then the L2 grid's and the decay's
     n_seeds: int
     n_train: int
     epochs: int
@@ -74,10 +137,11 @@ class RegularisationFindings:
         return regularisation_table(self.fit, self.test, self.gap)
 
 
-def regularisation_findings(runs: dict[str, Sequence[History]],
-                            training_accuracy: Callable[[History], float]) -> RegularisationFindings:
+def regularisation_findings(runs: dict[str, Sequence[History]], training_accuracy: Callable[[History], float],
+                            l2: L2Findings | None = None, decay: DecayFindings | None = None) -> RegularisationFindings:
     """The chapter's findings. ``runs``: ``experiments.regularisation_runs()``; ``training_accuracy``: History ->
-    accuracy on its own training images (``experiments.training_accuracy``, cached beside each run)."""
+    accuracy on its own training images (``experiments.training_accuracy``, cached beside each run); ``l2`` and
+    ``decay``: :func:`l2_findings` and :func:`decay_findings`, whose claims join the chapter's."""
     missing = [name for name in REG_NAMES if name not in runs]
     if missing:
         raise ValueError(f"runs lack the variants {', '.join(missing)}")
@@ -103,7 +167,8 @@ def regularisation_findings(runs: dict[str, Sequence[History]],
         fit=fit, test=test, gap=gap, lrs={name: runs[name][0].config["lr"] for name in REG_NAMES},
         drops={name: max(0.0, largest_epoch_drop(runs[name])) for name in REG_NAMES},
         gap_bn=gap_bn, test_bn=test_bn, fit_bn=compare(fit["neither"], fit["BN"]), bn_vs_dropout=bn_vs_dropout,
-        both_vs_bn=both_vs_bn, gap_both=compare(gap["BN"], gap["BN + dropout"]), claims=claims,
+        both_vs_bn=both_vs_bn, gap_both=compare(gap["BN"], gap["BN + dropout"]), l2=l2, decay=decay,
+        claims=claims + tuple(part.claim for part in (l2, decay) if part is not None),
         n_seeds=min(len(r) for r in runs.values()), n_train=c["n_train"], epochs=c["epochs"],
         val_size=c.get("val_size", 0), dropout=max(h.config.get("dropout", 0.0) for h in runs["dropout"]),
         setting=setting)
