@@ -39,6 +39,8 @@ QUESTIONS = (
     Question("Does BN decrease training time?", "\"not noticed\"", "training-time", "LeNet, seconds to 97%"),
     Question("Does BN regularise?", "\"not noticed\"", "regularises", "LeNet, 2,000 training images"),
     Question("With BN, can dropout go?", "\"not noticed\"", "dropout-can-go", "LeNet, 2,000 training images"),
+    Question("Does BN decrease the regularisation needed?", "\"not noticed\"", "less-l2",
+             "LeNet, 2,000 training images, weight decay chosen on validation"),
     Question("Is the review's own BN as good as PyTorch's?", "\"no significant difference\"", "implementation",
              "LeNet, lr 0.9, 10 epochs"),
     Question("Does BN's advantage show on harder data?", "not asked", "harder-task",
