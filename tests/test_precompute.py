@@ -132,13 +132,14 @@ def test_precompute_command_trains_a_chapter_and_runs_lists_it_cached(monkeypatc
     from bnreview.cli import main
 
     # quick: the pilot's 8 runs of 500 images, 3 epochs (4 variants at 2 rates; the workers inherit the profile),
-    # then the 4 variants at their chosen rates, which are pilot runs: nothing more to train
+    # then the 4 variants at their chosen rates, which are pilot runs; the 4 decay runs and the L2 pilot's 2 new
+    # runs; the L2 grid's runs are the L2 pilot's (seed 0 only): 14 in all
     monkeypatch.setenv("BNREVIEW_QUICK", "1")
     assert main(["precompute", "--chapter", "regularisation", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "precompute on a local cluster of 1 worker process\n" in out
-    assert "8 runs trained and cached, 0 were cached already" in out
+    assert "14 runs trained and cached, 0 were cached already" in out
     assert main(["runs", "--chapter", "regularisation"]) == 0
-    assert "8 runs: 8 cached, 0 missing" in capsys.readouterr().out
+    assert "14 runs: 14 cached, 0 missing" in capsys.readouterr().out
     assert main(["precompute", "--chapter", "regularisation"]) == 0
-    assert "0 runs trained and cached, 8 were cached already" in capsys.readouterr().out
+    assert "0 runs trained and cached, 14 were cached already" in capsys.readouterr().out
