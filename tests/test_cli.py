@@ -155,8 +155,17 @@ runpy.run_module("bnreview", run_name="__main__", alter_sys=True)
 """
 
 
+def _sigint_as_a_terminal_delivers_it():
+    """In the child: Ctrl-C's default action, even when the tests run in a background job that ignores SIGINT (a
+    shell without job control starts ``cmd &`` so; Python then never raises KeyboardInterrupt)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_importing_is_one_line_and_exit_130():
-    done = subprocess.run([sys.executable, "-c", INTERRUPT_WHILE_IMPORTING], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", INTERRUPT_WHILE_IMPORTING], capture_output=True, text=True, timeout=120,
+                          preexec_fn=_sigint_as_a_terminal_delivers_it)
     assert done.returncode == 130
     assert done.stderr.strip() == "interrupted; nothing was cached"
 
@@ -171,7 +180,8 @@ def test_ctrl_c_in_the_first_second_of_a_real_command_is_one_line():
     if not maps.exists():
         pytest.skip("needs /proc to see when torch starts loading")
     proc = subprocess.Popen([sys.executable, "-m", "bnreview", "train", "--lr", "0.1", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_a_terminal_delivers_it)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:  # Ctrl-C as soon as torch's libraries load
         try:
