@@ -14,7 +14,8 @@ a mirror of :mod:`bnreview.models` and :mod:`bnreview.batchnorm` in tfjs ops). T
   ``REFERENCE_STEPS`` step losses of ``train()`` for LeNet with BN on all four layers and without
   BN, and one BN layer's output and running statistics on a fixed batch.
 
-:func:`panel_html` is the panel's markup; its choices come from the same constants the page reads.
+:func:`panel_html` is the panel's markup; its choices come from the same constants the page reads, and what it
+shows before the reader changes anything (``DEFAULT_LR``, ``DEFAULT_IMAGES``, ``DEFAULT_EPOCHS``) from this module.
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ BROWSER_TEST = 1000  # test images the page evaluates on, a fixed sample of the 
 TEST_SAMPLE_SEED = 7
 LR_RANGE = (1e-3, 10.0)  # the learning-rate slider's ends (log scale), here and in the notebook's panel (widgets)
 EPOCH_CHOICES = (1, 2, 3, 4, 5)
+# The panel's first click: LeNet with BN on all four layers (before tanh) beside LeNet without BN. At this rate
+# both train, and after these 64 steps BN is ahead, as in the book's runs (benchmarks/browser_first_click.py
+# --lr 0.1 --seeds 0-9: 87.9% against 73.2% on average, ahead for every seed, about 10 s a click in headless Chromium).
+# At the review's rate (REFERENCE_LR), after as many steps, BN tested with its running averages (which trail
+# its fast-moving weights) ended behind for 4 of seeds 0-4.
+DEFAULT_LR = 0.1
+DEFAULT_IMAGES = 2000
+DEFAULT_EPOCHS = 2
+DEFAULT_SEED = 0
+GAP_NOTE = 5.0  # points: where BN's test accuracy is further below its batch-statistics accuracy, the panel says why
 REFERENCE_STEPS = 50
 REFERENCE_LR = 0.9  # the review's learning rate
 REFERENCE_SEED = 0
@@ -228,8 +239,22 @@ def export(out_dir: str | Path, force: bool = False) -> list[Path]:
     return paths
 
 
+LR_SLIDER_STEP = 0.01  # the slider is log10(lr) in these steps; the page rounds the rate it gives to two digits
+
+
 def _lr_slider_value(lr: float) -> str:
-    return f"{math.log10(lr):g}"
+    """The slider's value for ``lr``: log10(lr) on the slider's grid (a browser snaps any other value to it)."""
+    return f"{round(math.log10(lr) / LR_SLIDER_STEP) * LR_SLIDER_STEP:.2f}".rstrip("0").rstrip(".")
+
+
+def slider_lr(value: str) -> float:
+    """The learning rate the page trains with for a slider ``value`` (bnpanel.js's ``lrOf``)."""
+    return float(f"{10 ** float(value):.2g}")
+
+
+def nearest_slider_lr(lr: float) -> float:
+    """The rate the slider gives nearest ``lr`` (0.89 for the review's 0.9)."""
+    return slider_lr(_lr_slider_value(lr))
 
 
 def panel_html() -> str:
@@ -241,8 +266,8 @@ def panel_html() -> str:
         f'<label><input type="radio" name="position" value="{p}"{" checked" if p == "before" else ""}> {p}</label> '
         for p in BN_POSITIONS
     )
-    sizes = "".join(f'<option value="{n}"{" selected" if n == 2000 else ""}>{n:,}</option>' for n in BROWSER_SIZES)
-    epochs = "".join(f'<option value="{e}"{" selected" if e == 2 else ""}>{e}</option>' for e in EPOCH_CHOICES)
+    sizes = "".join(f'<option value="{n}"{" selected" if n == DEFAULT_IMAGES else ""}>{n:,}</option>' for n in BROWSER_SIZES)
+    epochs = "".join(f'<option value="{e}"{" selected" if e == DEFAULT_EPOCHS else ""}>{e}</option>' for e in EPOCH_CHOICES)
     low, high = (_lr_slider_value(v) for v in LR_RANGE)
     fallback = html.escape(
         "This panel trains LeNet with and without batch normalisation in your browser, with TensorFlow.js, on "
@@ -250,23 +275,24 @@ def panel_html() -> str:
         "epoch as it goes. It needs JavaScript and the HTML book. In a running notebook, the retraining panel of "
         "the LeNet + BN chapter (or of the explorer) trains the book's own PyTorch network in the kernel instead."
     )
-    return f"""<div class="bn-browser-train" data-state="static">
+    return f"""<div class="bn-browser-train" data-state="static" data-gap-note="{GAP_NOTE:g}">
 <p class="bnt-fallback">{fallback}</p>
 <div class="bnt-panel" hidden>
 <div class="bnt-controls">
-<label>learning rate <input type="range" name="lr" min="{low}" max="{high}" step="0.01" value="{_lr_slider_value(REFERENCE_LR)}">
+<label>learning rate <input type="range" name="lr" min="{low}" max="{high}" step="{LR_SLIDER_STEP:g}" value="{_lr_slider_value(DEFAULT_LR)}">
 <output name="lr-value"></output></label>
 <span>BN on {layers}</span>
 <span>BN {positions} tanh</span>
 <label>epochs <select name="epochs">{epochs}</select></label>
 <label>training images <select name="images">{sizes}</select></label>
-<label>seed <input type="number" name="seed" min="0" max="9999" step="1" value="0"></label>
+<label>seed <input type="number" name="seed" min="0" max="9999" step="1" value="{DEFAULT_SEED}"></label>
 <label>engine <select name="backend"><option value="auto" selected>fastest available</option>
 <option value="wasm">WASM</option><option value="webgl">WebGL</option><option value="cpu">CPU (plain JS)</option></select></label>
 <button type="button" name="train">Train</button> <button type="button" name="stop" disabled>Stop</button>
 </div>
 <p class="bnt-where"></p>
 <p class="bnt-status" aria-live="polite"></p>
+<p class="bnt-note" hidden></p>
 <div class="bnt-charts"></div>
 <p class="bnt-verify"><button type="button" name="verify">Check against PyTorch</button> <span></span></p>
 <p class="bnt-attribution">{html.escape(ATTRIBUTION)}</p>

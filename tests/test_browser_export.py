@@ -145,6 +145,25 @@ def test_the_panel_offers_every_choice_and_says_what_it_would_show_without_javas
     assert re.search(r'<div class="bnt-panel" hidden>', html)  # shown by bnpanel.js only
 
 
+def test_the_panel_opens_at_the_default_first_click():
+    html = browser.panel_html()
+    slider = re.search(r'name="lr" min="-3" max="1" step="0.01" value="([^"]+)"', html).group(1)
+    assert browser.slider_lr(slider) == browser.DEFAULT_LR  # the rate shown and trained, not a neighbour of it
+    assert re.findall(r'<option value="(\d+)" selected>', html) == [str(browser.DEFAULT_EPOCHS), str(browser.DEFAULT_IMAGES)]
+    assert re.search(rf'name="seed" [^>]*value="{browser.DEFAULT_SEED}"', html)
+    assert browser.DEFAULT_IMAGES in browser.BROWSER_SIZES and browser.DEFAULT_EPOCHS in browser.EPOCH_CHOICES
+    assert browser.LR_RANGE[0] <= browser.DEFAULT_LR < browser.REFERENCE_LR
+    assert f'data-gap-note="{browser.GAP_NOTE:g}"' in html and '<p class="bnt-note" hidden></p>' in html
+
+
+def test_the_slider_offers_the_rates_the_chapter_names():
+    """Every value on the slider's grid is a rate the page trains with; the review's 0.9 is not on it."""
+    assert browser.nearest_slider_lr(browser.DEFAULT_LR) == browser.DEFAULT_LR
+    assert browser.nearest_slider_lr(findings.TRY_LR) == findings.TRY_LR
+    assert browser.nearest_slider_lr(browser.REFERENCE_LR) == 0.89
+    assert browser.slider_lr("-0.05") == 0.89 and browser.slider_lr("0.48") == 3.0
+
+
 def test_the_vendored_tensorflow_js_files_are_the_pinned_ones():
     sums = (TFJS / "SHA256SUMS").read_text().split("\n")
     files = dict(reversed(line.split("  ")) for line in sums if line)

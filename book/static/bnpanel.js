@@ -2,7 +2,8 @@
  *
  * The markup comes from bnreview.browser.panel_html(); without JavaScript its fallback text stays.
  * The panel's state is on its root element (data-state: ready, loading, training, done, stopped,
- * error), and the latest session is window.bnTrainer.session: the browser test reads both.
+ * error), and the latest session is window.bnTrainer.session: the browser test reads both, and
+ * calls the status line's and the note's texts (window.bnPanel) on sessions of its own.
  */
 (function () {
   "use strict";
@@ -97,10 +98,13 @@
     return `${text} Training took ${times.join(" and ")}.`;
   }
 
+  const latest = (values) => values[values.length - 1];
+
   function statusText(session) {
     const parts = session.runs.map((run) => {
-      const last = run.losses[run.losses.length - 1];
-      const acc = run.acc.length > 1 ? `, test accuracy ${percent(run.acc[run.acc.length - 1])}` : "";
+      const last = latest(run.losses);
+      const batchAcc = run.batchAcc && run.batchAcc.length > 1 ? ` (${percent(latest(run.batchAcc))} with batch statistics)` : "";
+      const acc = run.acc.length > 1 ? `, test accuracy ${percent(latest(run.acc))}${batchAcc}` : "";
       const state = run.diverged !== null ? ` diverged at step ${run.diverged}` : last === undefined ? "" : ` loss ${last.toFixed(3)}${acc}`;
       return `${run.label}:${state}`;
     });
@@ -109,12 +113,24 @@
     return `${where}. ${parts.join("; ")}.`;
   }
 
+  // Why the network with BN tests lower than with batch statistics: said only where the gap (in
+  // points) is more than the panel's data-gap-note (bnreview.browser.GAP_NOTE); empty otherwise.
+  function noteText(session, gapNote) {
+    const run = session.runs.find((r) => r.batchAcc && r.batchAcc.length > 1 && r.diverged === null);
+    if (!run) return "";
+    const gap = 100 * (latest(run.batchAcc) - latest(run.acc));
+    if (!(gap > gapNote)) return "";
+    return `BN's test accuracy is ${gap.toFixed(1)} points below its accuracy with batch statistics because it normalises with ` +
+      "running averages of them (Algorithm 2), which trail weights that still move fast; more steps or a lower rate close the gap.";
+  }
+
   // --- the panel -----------------------------------------------------------------------------
 
   function setUp(root) {
     const $ = (selector) => root.querySelector(selector);
     const controls = root.querySelectorAll(".bnt-controls input, .bnt-controls select, button[name=verify]");
     const [train, stop, slider] = [$("button[name=train]"), $("button[name=stop]"), $("input[name=lr]")];
+    const gapNote = Number(root.dataset.gapNote);
     let stopRequested = false;
     const showLr = () => { $("output[name=lr-value]").textContent = String(lrOf(slider.value)); };
     slider.addEventListener("input", showLr);
@@ -140,6 +156,14 @@
       backend: $("select[name=backend]").value,
     });
 
+    const show = (session) => {
+      draw($(".bnt-charts"), session);
+      $(".bnt-status").textContent = statusText(session);
+      $(".bnt-where").textContent = whereText(session);
+      const note = noteText(session, gapNote);
+      $(".bnt-note").textContent = note;
+      $(".bnt-note").hidden = !note;
+    };
     let frame = null;
     const update = (session) => {
       window.bnTrainer.session = session;
@@ -147,9 +171,7 @@
       if (frame === null) {
         frame = requestAnimationFrame(() => {
           frame = null;
-          draw($(".bnt-charts"), session);
-          $(".bnt-status").textContent = statusText(session);
-          $(".bnt-where").textContent = whereText(session);
+          show(session);
         });
       }
     };
@@ -159,12 +181,11 @@
       const chosen = options();
       busy("loading");
       $(".bnt-status").textContent = "Loading TensorFlow.js and the images...";
+      $(".bnt-note").hidden = true;
       try {
         const session = await window.bnTrainer.train(chosen, update, () => stopRequested);
         window.bnTrainer.session = session;
-        draw($(".bnt-charts"), session);
-        $(".bnt-status").textContent = statusText(session);
-        $(".bnt-where").textContent = whereText(session);
+        show(session);
         busy(session.stopped ? "stopped" : "done");
       } catch (error) {
         $(".bnt-status").textContent = "Could not train here: " + error.message + (location.protocol !== "file:" ? "" :
@@ -196,6 +217,8 @@
       }
     });
   }
+
+  window.bnPanel = { statusText, noteText }; // for the browser test
 
   function start() { document.querySelectorAll(".bn-browser-train").forEach(setUp); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -24,6 +24,7 @@
   const KERNEL = 5;
   const CLASSES = 10;
   const EVAL_CHUNK = 200; // test images per forward pass in evaluation
+  const TEST_SHUFFLE_SEED = 2000; // the test batches of the evaluation with batch statistics
   const pause = () => new Promise((resolve) => setTimeout(resolve, 0)); // let the page breathe between steps
 
   // --- loading ---------------------------------------------------------------------------------
@@ -182,20 +183,19 @@
 
   // Algorithm 1, with the paper's backward pass written out as bnreview.batchnorm.BatchNormFunction
   // does (and as fast here: two per-channel reductions instead of autodiff's long chain).
-  // Returns {y, mu_B, var_B, m}; mu_B and var_B are kept (the caller disposes them).
-  const algorithm1 = {};
-  let stats = null; // the batch statistics of the last call, handed from the op to its caller
+  // Returns {y, mu_B, var_B, m}: the output, the batch statistics it was normalised with, and m, the
+  // values per channel they were taken over (the caller folds them into the running averages).
   function bnTrain(x, gamma, beta, eps) {
-    algorithm1[eps] = algorithm1[eps] || tf.customGrad((z, g, b, save) => {
-      const axes = statsAxes(z);
-      const mu_B = tf.mean(z, axes); //                       mu_B = 1/m sum_i x_i
-      const x_mu = tf.sub(z, mu_B);
-      const var_B = tf.mean(tf.square(x_mu), axes); //        sigma_B^2 = 1/m sum_i (x_i - mu_B)^2, biased
+    const axes = statsAxes(x);
+    const mu_B = tf.mean(x, axes); //                         mu_B = 1/m sum_i x_i
+    const var_B = tf.mean(tf.square(tf.sub(x, mu_B)), axes); // sigma_B^2 = 1/m sum_i (x_i - mu_B)^2, biased
+    const m = x.size / x.shape[x.rank - 1]; //                values per channel: m' = m p q for a feature map
+    // The op takes the statistics as constants: its gradient below is the paper's, which already
+    // counts how they depend on x, so autodiff never goes back through the two reductions above.
+    const normalise = tf.customGrad((z, g, b, save) => {
       const inv_std = tf.rsqrt(tf.add(var_B, eps)); //        s = 1 / sqrt(sigma_B^2 + eps)
-      const x_hat = channelAffine(x_mu, inv_std, tf.zerosLike(inv_std)); // x_hat_i = (x_i - mu_B) s
+      const x_hat = channelAffine(tf.sub(z, mu_B), inv_std, tf.zerosLike(inv_std)); // x_hat_i = (x_i - mu_B) s
       const y = channelAffine(x_hat, g, b); //                y_i = gamma x_hat_i + beta
-      const m = z.size / z.shape[z.rank - 1]; //              values per channel: m' = m p q for a feature map
-      stats = { mu_B: tf.keep(mu_B), var_B: tf.keep(var_B), m };
       save([x_hat, inv_std, g]);
       return {
         value: y,
@@ -210,8 +210,7 @@
         },
       };
     });
-    const y = algorithm1[eps](x, gamma, beta);
-    return { y, ...stats };
+    return { y: normalise(x, gamma, beta), mu_B, var_B, m };
   }
 
   function bnEval(x, gamma, beta, mean, variance, eps) { // Algorithm 2: (x - E[x]) / sqrt(Var[x] + eps) gamma + beta
@@ -325,9 +324,9 @@
     normalise(name, z, stats) {
       const n = this.norms[name];
       if (!stats) return bnEval(z, n.gamma, n.beta, n.mean, n.variance, this.eps);
-      const out = bnTrain(z, n.gamma, n.beta, this.eps);
-      stats.push({ name, mu_B: out.mu_B, var_B: out.var_B, m: out.m });
-      return out.y;
+      const { y, mu_B, var_B, m } = bnTrain(z, n.gamma, n.beta, this.eps);
+      stats.push({ name, mu_B: tf.keep(mu_B), var_B: tf.keep(var_B), m }); // kept: the caller disposes them
+      return y;
     }
 
     block(name, z, stats) { // the layer's tanh, with BN before or after it where asked for
@@ -338,7 +337,8 @@
       return a;
     }
 
-    // Logits for x [N, 32, 32, 1]; stats (a list) means training mode and collects the batch statistics.
+    // Logits for x [N, 32, 32, 1]; stats (a list) means training mode (each BN layer normalises with the
+    // batch's own statistics) and collects those statistics, kept: the caller disposes them.
     forward(x, stats) {
       let h = pool(this.block("conv1", this.layer("conv1", x), stats)); // -> conv [N, 28, 28, 6] -> pool [N, 14, 14, 6]
       h = pool(this.block("conv2", this.layer("conv2", h), stats)); //      -> conv [N, 10, 10, 16] -> pool [N, 5, 5, 16]
@@ -369,24 +369,33 @@
       return value;
     }
 
-    // Mean loss and accuracy in evaluation mode (Algorithm 2) on a whole split, in chunks of
-    // EVAL_CHUNK images with a pause between them, so the page stays responsive.
-    async evaluate(split, inputSide) {
-      let [lossSum, correct] = [0, 0];
-      for (let start = 0; start < split.n; start += EVAL_CHUNK) {
-        const indices = Array.from({ length: Math.min(EVAL_CHUNK, split.n - start) }, (_, i) => start + i);
+    // Mean loss and accuracy on a whole split, with a pause between forward passes so the page stays
+    // responsive. By default in evaluation mode (Algorithm 2: BN with its running averages), in chunks
+    // of EVAL_CHUNK images. With batchSize, BN in training mode instead, as
+    // bnreview.experiments.what_bn_does.batch_stats_accuracy: the split in shuffled batches of that size
+    // (a fixed shuffle; a last batch of one left out), each normalised with its own statistics; the
+    // running averages are left as they were.
+    async evaluate(split, inputSide, batchSize = null) {
+      const chunks = batchSize ? batchesOf(shuffled(split.n, generator(TEST_SHUFFLE_SEED)), batchSize)
+        : Array.from({ length: Math.ceil(split.n / EVAL_CHUNK) }, (_, c) =>
+          Array.from({ length: Math.min(EVAL_CHUNK, split.n - c * EVAL_CHUNK) }, (_, i) => c * EVAL_CHUNK + i));
+      let [lossSum, correct, seen] = [0, 0, 0];
+      for (const indices of chunks) {
         const [x, y] = batch(split, indices, inputSide);
         const [loss, right] = tf.tidy(() => {
-          const logits = this.forward(x, null);
+          const stats = batchSize ? [] : null;
+          const logits = this.forward(x, stats);
+          if (stats) for (const s of stats) tf.dispose([s.mu_B, s.var_B]);
           return [tf.mul(LeNet.crossEntropy(logits, y), indices.length),
                   tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), "float32"))];
         });
         lossSum += (await loss.data())[0];
         correct += (await right.data())[0];
+        seen += indices.length;
         tf.dispose([x, y, loss, right]);
         await pause();
       }
-      return { loss: lossSum / split.n, acc: correct / split.n };
+      return { loss: lossSum / seen, acc: correct / seen };
     }
 
     dispose() {
@@ -483,7 +492,6 @@
         const g = tf.tensor1d(gamma), b = tf.tensor1d(beta);
         const train = bnTrain(xt, g, b, data.settings.bn_eps);
         const [mean, variance] = updatedRunning(tf.zeros([gamma.length]), tf.ones([gamma.length]), train, data.settings.bn_momentum);
-        tf.dispose([train.mu_B, train.var_B]); // kept by bnTrain for its caller: done with them
         return [train.y, mean, variance, bnEval(xt, g, b, mean, variance, data.settings.bn_eps)].map((t) => t.dataSync());
       });
       out[layer] = {
@@ -517,12 +525,17 @@
     const session = {
       options, backend, images: options.images, testImages: data.test.n, stepsPerEpoch: stepsPerEpoch(options.images, settings.batch_size),
       runs: specs.map((s) => ({ label: s.label, bn: s.bn, net: new LeNet(init, s.bn, options.position, settings),
-        losses: [], acc: [], epochSeconds: [], diverged: null, divergedEpoch: null, seconds: 0 })),
+        losses: [], acc: [], batchAcc: s.bn.length ? [] : null, epochSeconds: [], diverged: null, divergedEpoch: null, seconds: 0 })),
       epoch: 0, step: 0, stopped: false, done: false,
     };
     const subset = { x: data.train.x, y: data.train.y, n: options.images };
     try {
-      for (const run of session.runs) run.acc.push((await run.net.evaluate(data.test, side)).acc); // epoch 0
+      // Test accuracy as the book reports it (evaluation mode); for a network with BN, also with batch statistics.
+      const evaluate = async (run) => {
+        run.acc.push((await run.net.evaluate(data.test, side)).acc);
+        if (run.batchAcc) run.batchAcc.push((await run.net.evaluate(data.test, side, settings.batch_size)).acc);
+      };
+      for (const run of session.runs) await evaluate(run); // epoch 0
       onUpdate(session);
       for (let epoch = 1; epoch <= options.epochs && !session.stopped; epoch++) {
         session.epoch = epoch;
@@ -549,7 +562,7 @@
           if (run.diverged !== null && run.divergedEpoch < epoch) continue;
           run.epochSeconds.push(run.seconds);
           run.seconds = 0;
-          run.acc.push((await run.net.evaluate(data.test, side)).acc);
+          await evaluate(run);
         }
         onUpdate(session);
       }
