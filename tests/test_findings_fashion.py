@@ -39,7 +39,7 @@ MNIST = pair([0.987, 0.988, 0.990], [0.986, 0.989, 0.991])
 def test_a_gap_on_fashion_and_none_on_mnist_is_supported():
     f = fd.fashion_findings(pair([0.89, 0.895, 0.90], [0.91, 0.915, 0.92]), SWEEP, D2L, PUBLISHED, MNIST)
     assert f.final.direction == "higher" and not f.mnist.shown
-    assert f.claim.verdict == "supported" and f.claims == [f.claim]
+    assert f.claim.verdict == "supported" and f.claims == [f.claim, f.tuned] and f.tuned.verdict == "not tested"
     assert f.final.effect_text().startswith("+2.00 points (95% CI +")
     assert f.n_seeds == 3 and f.n_runs == 3 * 2 + 12 + 6
 

@@ -22,6 +22,8 @@ from bnreview.train import History
 LECUN_ERROR = 0.95  # % test error of LeNet-5 on MNIST without distortions (LeCun et al. 1998)
 REVIEW_ACCURACY = 98.0  # % "The overall total test accuracy of the model is 98%" (the review, with and without BN)
 IMPL_SAME_POINTS = protocol.entry("implementation").smallest  # the equivalence margin, in points
+NOT_TUNED_YET = ("the runs of each network at its own rate, chosen on validation, for the full 10 epochs are not "
+                 "trained yet")
 PAPER_ACCURACY_CLAIM = ("on its MNIST network (3 sigmoid layers, not LeNet), \"Batch Normalization helps the network "
                         "train faster and achieve higher accuracy\" (Figure 1(a)); on ImageNet, BN-Inception reaches "
                         "Inception's accuracy in 14 times fewer steps (Sec. 4.2.2)")
@@ -132,6 +134,9 @@ def review_findings(base_runs: Sequence[History], bn_runs: Sequence[History], to
         Claim("higher accuracy with BN (LeNet, lr 0.9, 10 epochs)", PAPER_ACCURACY_CLAIM, REVIEW_ACCURACY_CLAIM,
               f"BN's advantage in final test accuracy {final.effect_text()}; after one epoch {first.effect_text()} "
               f"({setting})", (Test("accuracy-review", final),), "lenet_bn"),
+        Claim("higher accuracy with BN than a tuned network without it (LeNet, 10 epochs)", PAPER_ACCURACY_CLAIM,
+              REVIEW_ACCURACY_CLAIM, "not measured yet: each network at its own rate, chosen on validation",
+              (Test("tuned-accuracy", why_not=NOT_TUNED_YET),), "lenet_bn"),
         Claim("our BN against torch.nn.BatchNorm", "not applicable", REVIEW_IMPL_CLAIM,
               f"final test accuracy, ours against torch's, {impl.accuracy.effect_text()}{speed}", (impl.test,),
               "lenet_bn"),
