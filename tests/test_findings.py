@@ -249,3 +249,7 @@ def test_prose_declares_the_verdicts_it_was_written_for_and_a_full_build_fails_w
         fd.written_for(claims, {"first-epoch": "supported"}, "p")
     monkeypatch.setenv("BNREVIEW_QUICK", "1")  # tiny runs decide nothing: nothing is checked
     fd.written_for(claims, {"accuracy-review": "inconclusive"}, "BN ends higher")
+
+
+def test_where_something_holds_over_a_grid_of_rates():
+    assert fd.at_rates([0.1, 3.0]) == "lr 0.1, 3" and fd.at_rates([]) == "no rate"

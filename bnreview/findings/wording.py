@@ -28,6 +28,11 @@ def lr_label(lr: float | None) -> str:
     return "none of the grid" if lr is None else f"{lr:g}"
 
 
+def at_rates(lrs: Sequence[float]) -> str:
+    """``"lr 0.1, 3"``, or ``"no rate"`` when there are none: where something holds, over a grid of learning rates."""
+    return f"lr {listing(lrs)}" if lrs else "no rate"
+
+
 def seeds_label(histories: Sequence[History], distinct: bool = True) -> str:
     """``"seed 0"`` or ``"seeds 0, 1, 2"``: the seeds of exactly the runs given, sorted and each once
     (``distinct=False``: each run's seed, in the runs' order)."""
