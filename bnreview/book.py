@@ -44,10 +44,10 @@ def motivation() -> Chapter:
 
 
 def lenet_bn() -> Chapter:
-    """The review's experiment: LeNet with and without BN, and our BN against torch's."""
-    review, torch_bn = ex.review_runs(), ex.torch_bn_runs()
-    return Chapter({"review": review, "torch": torch_bn},
-                   fd.review_findings(review["no BN"], review["BN"], torch_bn, ex.step_seconds()))
+    """The review's experiment: LeNet with and without BN, each also at its own rate, and our BN against torch's."""
+    review, torch_bn, tuned = ex.review_runs(), ex.torch_bn_runs(), ex.tuned_runs()
+    return Chapter({"review": review, "torch": torch_bn, "tuned": tuned},
+                   fd.review_findings(review["no BN"], review["BN"], torch_bn, tuned, ex.step_seconds()))
 
 
 def lr_sweep() -> Chapter:
@@ -87,10 +87,11 @@ def regularisation() -> Chapter:
 
 
 def fashion() -> Chapter:
-    """The review's experiment on Fashion-MNIST, its learning rates, and d2l's published LeNet."""
-    review, sweep, d2l = ex.fashion_review_runs(), ex.fashion_lr_runs(), ex.d2l_runs()
-    return Chapter({"review": review, "sweep": sweep, "d2l": d2l},
-                   fd.fashion_findings(review, sweep, d2l, ex.D2L_PUBLISHED, ex.review_runs()))
+    """The review's experiment on Fashion-MNIST, each network also at its own rate, its learning rates, and d2l's
+    published LeNet."""
+    review, sweep, d2l, tuned = ex.fashion_review_runs(), ex.fashion_lr_runs(), ex.d2l_runs(), ex.tuned_runs(ex.FASHION)
+    return Chapter({"review": review, "sweep": sweep, "d2l": d2l, "tuned": tuned},
+                   fd.fashion_findings(review, sweep, d2l, ex.D2L_PUBLISHED, ex.review_runs(), tuned))
 
 
 def depth() -> Chapter:

@@ -4,8 +4,8 @@ Each chapter's entry in :data:`CHAPTERS` returns the plans (:data:`bnreview.expe
 ``{key: [TrainConfig per seed]}``) of the experiments functions that chapter calls; the chapters
 run those same plans (``ex.review_runs()`` is ``run_plan(review_plan())``), so the two cannot
 drift apart, and ``python -m bnreview runs --check-log`` fails a build whose chapters asked for a
-run the registry does not list. Three stages are known only after training: the paper's MLP runs,
-the regularisation chapter's variants and the depth chapter's networks, at the learning rates their pilots choose. Until a
+run the registry does not list. Some stages are known only after training: the paper's MLP runs, the regularisation
+chapter's variants, the depth chapter's networks and the tuned baselines, at the learning rates their pilots choose. Until a
 pilot's runs are cached, the chapter lists the pilot and says what follows (:class:`Pending`);
 ``precompute`` trains the pilot first, then lists again.
 
@@ -73,23 +73,31 @@ def _depth() -> list:
                    "each network at every depth at the learning rate its pilot chooses, over the seeds")
 
 
+def _tuned(dataset: str) -> list:
+    """The pilot on ``dataset``; both networks at the rates it chooses once every pilot run is cached (else a
+    Pending)."""
+    return _staged(ex.tuned_pilot_plan(dataset), lambda pilot: [ex.tuned_plan(dataset, ex.tuned_choice(pilot))],
+                   "both networks at the learning rates their pilot chooses, over the seeds")
+
+
 # chapter -> the plans of the experiments its notebook calls (conclusion: every chapter it summarises)
 CHAPTERS: dict[str, Callable[[], list]] = {
     "motivation": lambda: [ex.review_plan()],
     "algorithm": lambda: [],
     "baseline": lambda: [ex.baseline_plan()],
-    "lenet_bn": lambda: [ex.review_plan(), ex.torch_bn_plan()],
+    "lenet_bn": lambda: [ex.review_plan(), ex.torch_bn_plan(), *_tuned("mnist")],
     "explorer": lambda: [ex.explorer_plan(), ex.lr_sweep_plan()],
     "in_browser": lambda: [ex.lr_sweep_plan(lrs=(TRY_LR,))],
     "lr_sweep": lambda: [ex.lr_sweep_plan(), ex.placement_plan()],
     "paper_mnist": lambda: [ex.review_plan(), *_paper_mnist()],
     "what_bn_does": lambda: [ex.noisy_plan(), ex.batch_size_plan(), ex.landscape_plan()],
     "regularisation": _regularisation,
-    "fashion": lambda: [ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.review_plan()],
+    "fashion": lambda: [ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.review_plan(), *_tuned(ex.FASHION)],
     "depth": _depth,
-    "conclusion": lambda: [ex.review_plan(), ex.torch_bn_plan(), ex.lr_sweep_plan(), ex.placement_plan(),
-                           *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(), ex.landscape_plan(), *_regularisation(),
-                           ex.fashion_review_plan(), ex.fashion_lr_plan(), ex.d2l_plan(), *_depth()],
+    "conclusion": lambda: [ex.review_plan(), ex.torch_bn_plan(), *_tuned("mnist"), ex.lr_sweep_plan(),
+                           ex.placement_plan(), *_paper_mnist(), ex.noisy_plan(), ex.batch_size_plan(),
+                           ex.landscape_plan(), *_regularisation(), ex.fashion_review_plan(), ex.fashion_lr_plan(),
+                           *_tuned(ex.FASHION), ex.d2l_plan(), *_depth()],
     "protocol": lambda: [],
 }
 

@@ -18,6 +18,8 @@
 * :mod:`~bnreview.experiments.landscape`: the loss landscape along the gradient (Santurkar et al. 2018), from the
   sweep's runs replayed with a probe.
 * :mod:`~bnreview.experiments.depth`: is LeNet too shallow? Sigmoid MLPs of 2 to 16 hidden layers.
+* :mod:`~bnreview.experiments.tuned`: the review's comparison with each network at its own rate, chosen on validation
+  (on MNIST for lenet_bn, on Fashion-MNIST for fashion).
 
 Results come back as ``{key: [History, ...]}`` (one History per seed). The quick profile
 (``BNREVIEW_QUICK=1``) shrinks every grid, seed list and run; the full settings are the
@@ -58,6 +60,8 @@ from bnreview.experiments.regularisation import (REG_DROPOUT, REG_EPOCHS, REG_LR
                                                  training_accuracy)
 from bnreview.experiments.review import (STEP_SECONDS, StepSeconds, baseline_plan, baseline_runs, review_plan,
                                          review_runs, step_seconds, torch_bn_plan, torch_bn_runs)
+from bnreview.experiments.tuned import (QUICK_TUNED_LRS, TUNED_LRS, TUNED_NETWORKS, TunedRuns, tuned_choice,
+                                        tuned_config, tuned_pilot_plan, tuned_plan, tuned_runs)
 from bnreview.experiments.what_bn_does import (BATCH_LR_AT_64, BATCH_N_TRAIN, BATCH_SIZES, NOISE, NOISY_LRS,
                                                QUICK_BATCH_SIZES, batch_lr, batch_size_config, batch_size_plan,
                                                batch_size_sweep, batch_stats_accuracy, inference_accuracies,

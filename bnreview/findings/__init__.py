@@ -61,6 +61,7 @@ from bnreview.findings.motivation import (MOT_LAYERS, MOT_SAMPLES, MOT_SCALES, M
                                           SAT_SLOPE_FRACTION, LayerNumbers, MotivationFindings, distribution_test,
                                           input_spread, layer_numbers, motivation_findings, motivation_table, moves,
                                           saturation_table, saturation_threshold)
+from bnreview.findings.tuned import TunedFindings, tuned_findings
 from bnreview.findings.algorithm import ALG_SHAPES, ALG_TOLERANCE, AlgorithmFindings, algorithm_findings
 from bnreview.findings.review import (IMPL_SAME_POINTS, LECUN_ERROR, PAPER_ACCURACY_CLAIM, REVIEW_ACCURACY,
                                       REVIEW_ACCURACY_CLAIM, REVIEW_IMPL_CLAIM, BaselineFindings, ImplementationFindings,
