@@ -13,6 +13,7 @@ import pytest
 from bnreview import plots
 from bnreview.plots import runs as plots_runs
 from bnreview.plots import sweeps as plots_sweeps
+from bnreview.plots import tuned as plots_tuned
 from bnreview.config import TrainConfig
 from bnreview.train import History
 
@@ -33,7 +34,7 @@ def close_figures():
 
 
 def test_every_figure_is_reachable_as_plots_name():
-    for module in (plots_runs, plots_sweeps):
+    for module in (plots_runs, plots_sweeps, plots_tuned):
         for name in module.__all__:
             assert getattr(plots, name) is getattr(module, name) and name in plots.__all__
     from bnreview.plots import lr_sweep_figure  # noqa: F401  (``from plots import`` finds them too)
@@ -43,7 +44,7 @@ def test_every_figure_is_reachable_as_plots_name():
         plots.no_such_figure
 
 
-@pytest.mark.parametrize("module", [plots_runs, plots_sweeps], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [plots_runs, plots_sweeps, plots_tuned], ids=lambda m: m.__name__)
 def test_every_public_function_has_a_one_line_summary(module):
     tree = ast.parse(inspect.getsource(module))
     for node in tree.body:
@@ -94,6 +95,17 @@ def test_lr_sweep_figure_draws_accuracy_and_steps_against_the_learning_rate():
     fig = plots.lr_sweep_figure(rows, title="sweep")
     assert len(fig.axes) == 4 and fig.axes[0].get_xscale() == "log" and fig.axes[2].get_ylabel() == "SGD steps"
     assert fig.get_suptitle() == "sweep"
+
+
+def test_tuned_baselines_rings_each_chosen_rate_and_marks_a_diverged_pilot():
+    pilot = {"no BN": {0.1: 98.5, 0.9: float("nan")}, "BN": {0.1: 98.0, 0.9: 98.9}}
+    finals = {"review's rate": {"no BN": [98.0, 98.2], "BN": [98.9, 99.0]},
+              "own rate": {"no BN": [98.8, 98.9], "BN": [98.9, 99.0]}}
+    fig = plots.tuned_baselines(pilot, {"no BN": 0.1, "BN": 0.9}, finals, title="tuned")
+    left, right = fig.axes
+    assert left.get_xscale() == "log" and [t.get_text() for t in left.texts] == ["diverged"]
+    assert [t.get_text() for t in right.get_xticklabels()] == ["review's rate", "own rate"]
+    assert fig.get_suptitle() == "tuned"
 
 
 def test_architecture_table_lists_every_layer_even_those_on_a_fast_path():

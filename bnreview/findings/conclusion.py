@@ -41,6 +41,8 @@ QUESTIONS = (
     Question("With BN, can dropout go?", "\"not noticed\"", "dropout-can-go", "LeNet, 2,000 training images"),
     Question("Does BN decrease the regularisation needed?", "\"not noticed\"", "less-l2",
              "LeNet, 2,000 training images, weight decay chosen on validation"),
+    Question("Does BN beat a network without it at its own best rate?", "not asked", "tuned-accuracy",
+             "LeNet, each at its rate chosen on validation"),
     Question("Is the review's own BN as good as PyTorch's?", "\"no significant difference\"", "implementation",
              "LeNet, lr 0.9, 10 epochs"),
     Question("Does BN's advantage show on harder data?", "not asked", "harder-task",
