@@ -1,9 +1,10 @@
 """Every number, comparison and verdict the book's prose states, computed from runs, in one tested place.
 
 Chapters call these functions, show what they return (:class:`bnreview.page.Page`) and plot; they compute nothing
-themselves. A sentence whose truth depends on a result is returned by a function here (so a
-rerun rewrites it) or follows an ``assert`` of the condition it states (so a rerun that
-flips it fails the build). Every public name of the submodules is re-exported here, so
+themselves. Each chapter's findings is a typed result (a frozen dataclass of comparisons, spreads and claims) and holds
+no sentences: the prose is written by hand around its numbers. A paragraph whose wording depends on a verdict follows a
+:func:`written_for` of the verdicts it was written for, or an ``assert`` of the condition it states, so a full build
+whose runs say otherwise fails, naming it. Every public name of the submodules is re-exported here, so
 ``from bnreview import findings as fd; fd.X`` reaches any of them.
 
 The submodules:
@@ -12,12 +13,13 @@ The submodules:
   chapters share (steps to an accuracy, weight growth, the pilot's choice of the MLP's learning rate).
 - :mod:`~bnreview.findings.wording`: how counts, learning rates, seeds and a set of runs' setting are written.
 - :mod:`~bnreview.findings.ledger`: the claims ledger (:class:`Claim`, :func:`verdict`).
-- One module a chapter: :mod:`~bnreview.findings.motivation` (typed: :class:`MotivationFindings`), :mod:`~bnreview.findings.algorithm` (typed: :class:`AlgorithmFindings`),
-  :mod:`~bnreview.findings.review` (baseline and lenet_bn), :mod:`~bnreview.findings.lr_sweep` (and the
-  explorer; typed: :class:`LrSweepFindings`, :class:`ExplorerFindings`), :mod:`~bnreview.findings.paper_mnist` (typed: :class:`PaperMnistFindings`), :mod:`~bnreview.findings.what_bn_does` (typed: :class:`WhatBnDoesFindings`),
-  :mod:`~bnreview.findings.regularisation`, :mod:`~bnreview.findings.fashion` (typed: :class:`FashionFindings`), :mod:`~bnreview.findings.depth`
-  (typed: :class:`DepthFindings`), :mod:`~bnreview.findings.landscape` (typed: :class:`LandscapeFindings`), :mod:`~bnreview.findings.in_browser` and
-  :mod:`~bnreview.findings.conclusion`.
+- One module a chapter, each returning its typed findings: :mod:`~bnreview.findings.motivation`,
+  :mod:`~bnreview.findings.algorithm`, :mod:`~bnreview.findings.review` (baseline and lenet_bn),
+  :mod:`~bnreview.findings.lr_sweep` (and the explorer), :mod:`~bnreview.findings.paper_mnist`,
+  :mod:`~bnreview.findings.what_bn_does`, :mod:`~bnreview.findings.landscape`, :mod:`~bnreview.findings.regularisation`,
+  :mod:`~bnreview.findings.fashion`, :mod:`~bnreview.findings.depth`, :mod:`~bnreview.findings.in_browser` and
+  :mod:`~bnreview.findings.conclusion`; :mod:`~bnreview.findings.tuned` (the tuned baselines) serves lenet_bn and
+  fashion.
 
 Findings are pure functions of the runs (and the numbers derived from them) they are given: they
 read no cache. The criteria that :mod:`bnreview.experiments` needs too (the choice on validation,
