@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bnreview.findings.core import Comparison, Spread, compare, final_accuracy
-from bnreview.findings.wording import runs_setting
+from bnreview.data import DATASETS
+from bnreview.findings.wording import seeds_label, training_images
 from bnreview.train import History
 
 
@@ -23,7 +24,7 @@ class TunedFindings:
     rates: dict[str, float]  # network -> the learning rate chosen on validation
     finals: dict[str, Spread]  # network -> final test accuracy (%) at its rate
     final: Comparison  # BN at its rate against no BN at its rate, in points: the protocol's tuned-* test
-    setting: str
+    setting: str  # what both networks share (not the rate), for titles and the ledger
 
     @property
     def same_rate(self) -> bool:
@@ -46,4 +47,8 @@ def tuned_findings(pilot: dict[tuple[str, float], Sequence[History]], choice: di
     finals = {name: final_accuracy(hs) for name, hs in runs.items()}
     scores = {n: {lr: float("nan") if hs[0].diverged else 100 * hs[0].final_val_acc
                   for (m, lr), hs in pilot.items() if m == n} for n in choice}
-    return TunedFindings(scores, dict(choice), finals, compare(finals["no BN"], finals["BN"]), runs_setting(runs["BN"]))
+    c = runs["BN"][0].config
+    setting = (f"{DATASETS[c.get('dataset', 'mnist')].display}, LeNet (tanh), plain SGD, batch {c['batch_size']}, "
+               f"{c['epochs']} epochs over {training_images(c):,} images ({c.get('val_size', 0):,} held out), "
+               f"{seeds_label(runs['BN'])}")
+    return TunedFindings(scores, dict(choice), finals, compare(finals["no BN"], finals["BN"]), setting)

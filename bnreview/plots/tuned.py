@@ -33,8 +33,11 @@ def tuned_baselines(pilot: dict[str, dict[float, float]], rates: dict[str, float
         chosen = rates[name]
         left.scatter([chosen], [floor if math.isnan(curve[chosen]) else curve[chosen]], s=160, facecolors="none",
                      edgecolors=COLORS[name], lw=1.5)
+    rates = sorted({lr for curve in pilot.values() for lr in curve})
     left.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (%), first seed",
              title="The pilot (ringed: the rate chosen)")
+    left.set_xticks(rates, [f"{lr:g}" for lr in rates])
+    left.minorticks_off()
     left.legend(fontsize="small")
     settings = list(finals)
     width = 0.35
