@@ -45,6 +45,14 @@ def best_by_validation(results: dict[Hashable, Sequence[History]], keys: Iterabl
     return max(keys, key=score)
 
 
+def best_per_group(pilot: dict[tuple[Hashable, Hashable], Sequence[History]]) -> dict[Hashable, Hashable]:
+    """``{group: setting}`` from a pilot keyed ``(group, setting)`` (a network and its learning rate, say): for each
+    group, in the pilot's order, the setting :func:`best_by_validation` chooses among its own runs."""
+    groups = dict.fromkeys(group for group, _ in pilot)
+    return {group: best_by_validation({setting: runs for (g, setting), runs in pilot.items() if g == group})
+            for group in groups}
+
+
 def pilot_choice(pilot: dict, std: float) -> dict:
     """The learning rate of the paper's MLP, chosen on validation (:func:`best_by_validation`): the best of the
     pilot's for the network WITHOUT BN at initial scale ``std``; the runner-up (second best on validation); the best

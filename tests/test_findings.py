@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from bnreview import criteria
 from bnreview import findings as fd
 from bnreview.train import History
 
@@ -126,6 +127,12 @@ def test_one_diverged_seed_fails_the_learning_rate():
 def test_best_is_chosen_on_validation_never_on_test():
     results = {0.1: [run(0.99, val=0.95)], 0.5: [run(0.90, val=0.97)]}
     assert fd.best_by_validation(results) == 0.5  # the test set would have picked 0.1
+
+
+def test_each_group_of_a_pilot_keeps_its_own_best_setting_in_the_pilots_order():
+    pilot = {("no BN", 0.1): [run(0.99, val=0.95)], ("no BN", 0.9): [run(0.90, val=0.97)],
+             ("BN", 0.1): [run(0.99, val=0.98)], ("BN", 0.9): [run(0.99, diverged=True, val=0.99)]}
+    assert list(criteria.best_per_group(pilot).items()) == [("no BN", 0.9), ("BN", 0.1)]
 
 
 def test_best_ties_go_to_the_first_and_diverged_counts_as_zero():

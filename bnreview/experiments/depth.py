@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bnreview.config import TrainConfig, for_profile, is_quick, pick
-from bnreview.criteria import best_by_validation
+from bnreview.criteria import best_per_group
 from bnreview.experiments.common import Plan, grid_plan, run_plan, seeds, val_size
 from bnreview.experiments.paper_mnist import MLP_BATCH, NETWORKS
 from bnreview.train import History
@@ -43,9 +43,7 @@ def depth_pilot_plan() -> Plan:
 
 def depth_choice(pilot: dict) -> dict[tuple[int, str], float]:
     """``{(depth, network): lr}``: each network's rate at each depth, the best of the pilot's on validation."""
-    pairs = sorted({(depth, name) for depth, _, name in pilot})
-    return {(depth, name): best_by_validation({lr: runs for (d, lr, n), runs in pilot.items() if (d, n) == (depth, name)})
-            for depth, name in pairs}
+    return dict(sorted(best_per_group({((depth, name), lr): runs for (depth, lr, name), runs in pilot.items()}).items()))
 
 
 def depth_plan(choice: dict[tuple[int, str], float]) -> Plan:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from bnreview.config import TrainConfig, data_split, for_profile, pick
 from bnreview.experiments.common import (Plan, cached_numbers, eval_accuracy, grid_plan, model_from, run_plan, seeds,
                                         val_size)
-from bnreview.criteria import best_by_validation
+from bnreview.criteria import best_per_group
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
 
@@ -50,9 +50,8 @@ def reg_pilot_plan() -> Plan:
 
 
 def reg_choice(pilot: dict[tuple[str, float], list[History]]) -> dict[str, float]:
-    """Each variant's learning rate: its pilot's best on the validation images (:func:`best_by_validation`)."""
-    return {name: best_by_validation({lr: runs for (variant, lr), runs in pilot.items() if variant == name})
-            for name in REG_VARIANTS}
+    """Each variant's learning rate: its pilot's best on the validation images (:func:`best_per_group`)."""
+    return best_per_group(pilot)
 
 
 def regularisation_plan(choice: dict[str, float], seed_list: Iterable[int] | None = None) -> Plan:
@@ -82,9 +81,8 @@ def l2_pilot_plan(choice: dict[str, float]) -> Plan:
 
 
 def l2_choice(pilot: dict[tuple[str, float], list[History]]) -> dict[str, float]:
-    """Each network's weight decay: its L2 pilot's best on the validation images (:func:`best_by_validation`)."""
-    return {name: best_by_validation({wd: runs for (network, wd), runs in pilot.items() if network == name})
-            for name in REG_NETWORKS}
+    """Each network's weight decay: its L2 pilot's best on the validation images (:func:`best_per_group`)."""
+    return best_per_group(pilot)
 
 
 def l2_plan(choice: dict[str, float], wd: dict[str, float], seed_list: Iterable[int] | None = None) -> Plan:

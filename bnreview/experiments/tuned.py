@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bnreview.config import TrainConfig, pick, review_config
-from bnreview.criteria import best_by_validation
+from bnreview.criteria import best_per_group
 from bnreview.experiments.common import Plan, grid_plan, run_plan, seeds, val_size
 from bnreview.models import BN_LAYERS
 from bnreview.train import History
@@ -38,9 +38,8 @@ def tuned_pilot_plan(dataset: str) -> Plan:
 
 
 def tuned_choice(pilot: dict[tuple[str, float], list[History]]) -> dict[str, float]:
-    """Each network's rate: the best of its pilot's on the validation images (:func:`best_by_validation`)."""
-    return {name: best_by_validation({lr: runs for (network, lr), runs in pilot.items() if network == name})
-            for name in TUNED_NETWORKS}
+    """Each network's rate: the best of its pilot's on the validation images (:func:`best_per_group`)."""
+    return best_per_group(pilot)
 
 
 def tuned_plan(dataset: str, choice: dict[str, float], seed_list: Iterable[int] | None = None) -> Plan:
