@@ -47,6 +47,8 @@ QUESTIONS = (
              "LeNet, lr 0.9, 10 epochs"),
     Question("Does BN's advantage show on harder data?", "not asked", "harder-task",
              "LeNet on Fashion-MNIST"),
+    Question("On harder data, does BN beat a network at its own best rate?", "not asked", "tuned-harder-task",
+             "LeNet on Fashion-MNIST, each at its rate chosen on validation"),
     Question("Does BN's advantage grow with depth?", "\"probably\": LeNet is too shallow", "depth-trend",
              "sigmoid MLPs, 2 to 16 layers"),
 )
