@@ -250,6 +250,10 @@ def test_prose_declares_the_verdicts_it_was_written_for_and_a_full_build_fails_w
     with pytest.raises(ValueError, match="the paragraph 'BN ends higher' was written for accuracy-review "
                                          "inconclusive; the runs say supported: rewrite it"):
         fd.written_for(claims, {"accuracy-review": "inconclusive"}, "BN ends higher")
+    two = [*claims, fd.Claim("u", "p", "r", "e", (fd.Test("first-epoch", higher),), "lenet_bn")]
+    with pytest.raises(ValueError, match="written for accuracy-review inconclusive; the runs say supported; and for "
+                                         "first-epoch contradicted; the runs say supported: rewrite it"):
+        fd.written_for(two, {"accuracy-review": "inconclusive", "first-epoch": "contradicted"}, "p")  # both named
     with pytest.raises(ValueError, match="verdict 'true' for 'accuracy-review' is not one; accepted: supported"):
         fd.written_for(claims, {"accuracy-review": "true"}, "p")
     with pytest.raises(ValueError, match="names test 'first-epoch'; the claims hold: accuracy-review"):

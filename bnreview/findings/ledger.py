@@ -180,6 +180,8 @@ def written_for(claims: Sequence[Claim], verdicts: dict[str, str], paragraph: st
             raise ValueError(f"verdict {expected!r} for {name!r} is not one; accepted: {', '.join(VERDICTS)}")
         if name not in judged:
             raise ValueError(f"the paragraph {paragraph!r} names test {name!r}; the claims hold: {', '.join(judged)}")
-        if judged[name] != expected:
-            raise ValueError(f"the paragraph {paragraph!r} was written for {name} {expected}; the runs say "
-                             f"{judged[name]}: rewrite it for what they show")
+    stale = [f"{name} {expected}; the runs say {judged[name]}" for name, expected in verdicts.items()
+             if judged[name] != expected]  # every one at once, so one rebuild shows all a rewrite must cover
+    if stale:
+        raise ValueError(f"the paragraph {paragraph!r} was written for {'; and for '.join(stale)}: rewrite it for "
+                         f"what they show")
