@@ -46,3 +46,18 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
     assert execute.main([]) == 2
     assert execute.main([str(tmp_path / "missing.ipynb")]) == 2
     assert "not a notebook file" in capsys.readouterr().err
+
+
+def test_check_lists_every_failing_cell_and_writes_nothing(tmp_path, capsys):
+    path = notebook(tmp_path,
+                    nbformat.v4.new_code_cell('raise ValueError("the paragraph \'A\' was written for x supported")'),
+                    nbformat.v4.new_code_cell("y = 1"),
+                    nbformat.v4.new_markdown_cell("{eval}`page.acc`"),
+                    nbformat.v4.new_code_cell('assert y == 2, "rewrite \'B\'"'))
+    before = path.read_bytes()
+    assert execute.main(["--check", str(path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[1:] == [f"{path}: cell 0: ValueError: the paragraph 'A' was written for x supported",
+                       f"{path}: cell 2: page.acc could not be evaluated",
+                       f"{path}: cell 3: AssertionError: rewrite 'B'"]
+    assert path.read_bytes() == before
