@@ -264,3 +264,11 @@ def test_prose_declares_the_verdicts_it_was_written_for_and_a_full_build_fails_w
 
 def test_where_something_holds_over_a_grid_of_rates():
     assert fd.at_rates([0.1, 3.0]) == "lr 0.1, 3" and fd.at_rates([]) == "no rate"
+
+
+def test_seeds_read_as_a_range_when_they_run_on():
+    runs = [History(config={"seed": s}) for s in (2, 0, 1, 3, 0)]
+    assert fd.seeds_label(runs) == "seeds 0 to 3"
+    assert fd.seeds_label(runs[:2]) == "seeds 0, 2" and fd.seeds_label(runs[1:2]) == "seed 0"
+    assert fd.seeds_label([History(config={"seed": s}) for s in (0, 1, 5)]) == "seeds 0, 1, 5"
+    assert fd.seeds_label(runs, distinct=False) == "seeds 2, 0, 1, 3, 0"

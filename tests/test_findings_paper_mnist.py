@@ -140,7 +140,7 @@ def test_steadiness_band_widths_and_verdicts():
 
 def test_titles_name_exactly_the_seeds_shown():
     runs = [mlp(seed=s) for s in range(3)]
-    assert fd.mlp_setting(runs).endswith("init N(0, 0.05²), seeds 0, 1, 2")
+    assert fd.mlp_setting(runs).endswith("init N(0, 0.05²), seeds 0 to 2")
     assert fd.mlp_setting(runs[:1]).endswith("seed 0")
     assert "60,000 training images" in fd.mlp_setting(runs)
 
@@ -177,11 +177,11 @@ def test_the_chapter_findings_and_claims():
     assert f.judged("mlp-faster").verdict == "supported" and f.judged("mlp-steadier").verdict == "contradicted"
     assert f.claim("mlp-faster") is f.claims[0] and f.median is f.claims[1].tests[0].comparison
     assert f.claims[0].evidence.startswith("final test accuracy at lr 2, BN against no BN: +1.00 points (95% CI")
-    assert "at lr 0.5 (seeds 0, 1, 2)" in f.claims[1].evidence
+    assert "at lr 0.5 (seeds 0 to 2)" in f.claims[1].evidence
     assert f.claims[2].evidence.startswith("over the pilot's grid (seed 0), validation accuracy spans 10.00 to 96.00%")
     assert all(len(c.evidence.split()) <= 40 for c in f.claims)
-    assert f.setting_seed0.endswith("seed 0") and f.setting.endswith("seeds 0, 1, 2")
-    assert f.median_from == 100 and f.steps == 1000 and f.n_seeds == 3 and f.check_seeds == "seeds 0, 1, 2"
+    assert f.setting_seed0.endswith("seed 0") and f.setting.endswith("seeds 0 to 2")
+    assert f.median_from == 100 and f.steps == 1000 and f.n_seeds == 3 and f.check_seeds == "seeds 0 to 2"
 
 
 def init_grid(ranges_none=(3.0, 2.0, 4.0), ranges_bn=(0.5, 0.2, 0.4)):

@@ -36,7 +36,7 @@ def test_each_network_keeps_its_best_rate_on_validation_and_a_diverged_pilot_sho
     assert f.finals["BN"].mean == pytest.approx(98.6) and f.final.paired
     assert f.final.difference == pytest.approx(0.5) and f.final.shown
     assert f.setting == ("MNIST, LeNet (tanh), plain SGD, batch 64, 10 epochs over 55,000 images (5,000 held out), "
-                         "seeds 0, 1, 2")  # no rate: each network has its own
+                         "seeds 0 to 2")  # no rate: each network has its own
     assert f.evidence.startswith("each network at its rate chosen on validation (lr 0.1 without BN, 0.9 with): BN's "
                                  "advantage in final test accuracy +0.50 points (95% CI")
 

@@ -61,7 +61,7 @@ def test_noisy_bn_argues_against_covariate_shift_but_trails_plain_bn():
     assert nz.weights_grow and nz.rates[0.9].growth.difference == 0 and not nz.rates[0.9].growth.shown
     assert set(nz.drift_groups[3.0]["conv1"]) == {"BN", "noisy BN"}  # all of no BN diverged: no bars
     assert nz.noise == 1.0 and nz.probe_every == 50 and nz.layer == fd.WB_NORM_LAYER
-    assert nz.setting.endswith("seeds 0, 1, 2") and nz.setting_seed0.endswith("seed 0")
+    assert nz.setting.endswith("seeds 0 to 2") and nz.setting_seed0.endswith("seed 0")
 
 
 def test_noisy_bn_level_with_plain_bn_is_not_supported_covariate_shift():
@@ -114,7 +114,7 @@ def test_batch_findings_state_the_steps_of_every_batch_size():
     assert isinstance(bt, fd.BatchFindings) and bt.sizes == [2, 64, 256] and bt.n_seeds == 3
     assert [(r.batch, r.steps, r.lr) for r in bt.rows] == [(2, 10_000, 0.009375), (64, 313, 0.3), (256, 79, 1.2)]
     assert bt.n_images == 20_000 and bt.lr_at_64 == 0.3 and bt.n_runs == 18
-    assert bt.setting == "LeNet (tanh), plain SGD, lr 0.3 x B/64, 1 epoch over 20,000 images, seeds 0, 1, 2"
+    assert bt.setting == "LeNet (tanh), plain SGD, lr 0.3 x B/64, 1 epoch over 20,000 images, seeds 0 to 2"
     assert bt.where("higher") == [64, 256] and bt.where("lower") == [2]
     assert round(bt.row(2).eval_minus_train, 2) == 25.0  # train mode at batch 2: each test batch's own statistics
     assert not bt.row(2).bn_vs_nobn.paired  # BN against no BN: unpaired, as the table has always said

@@ -259,7 +259,7 @@ class PaperMnistFindings:
     init_steps: int
     claims: tuple[Claim, ...]
     n_seeds: int
-    seeds: str  # "seeds 0, 1, 2"
+    seeds: str  # "seeds 0 to 2"
     check_seeds: str
     steps: int
     eval_every: int
