@@ -272,3 +272,4 @@ def test_seeds_read_as_a_range_when_they_run_on():
     assert fd.seeds_label(runs[:2]) == "seeds 0, 2" and fd.seeds_label(runs[1:2]) == "seed 0"
     assert fd.seeds_label([History(config={"seed": s}) for s in (0, 1, 5)]) == "seeds 0, 1, 5"
     assert fd.seeds_label(runs, distinct=False) == "seeds 2, 0, 1, 3, 0"
+    assert fd.seeds_label(sorted(runs[:4], key=lambda h: h.config["seed"]), distinct=False) == "seeds 0 to 3"

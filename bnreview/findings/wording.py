@@ -35,12 +35,13 @@ def at_rates(lrs: Sequence[float]) -> str:
 
 def seeds_label(histories: Sequence[History], distinct: bool = True) -> str:
     """``"seed 0"``, ``"seeds 0, 4"`` or ``"seeds 0 to 9"``: the seeds of exactly the runs given, sorted and each
-    once, three or more in a row as a range (``distinct=False``: each run's seed, in the runs' order)."""
-    if not distinct:
+    once (``distinct=False``: each run's seed, in the runs' order); three or more that count up by one read as a
+    range."""
+    if distinct:
+        seeds = sorted({h.config.get("seed", 0) for h in histories})
+    else:
         seeds = [h.config.get("seed", 0) for h in histories]
-        return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
-    seeds = sorted({h.config.get("seed", 0) for h in histories})
-    if len(seeds) >= 3 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+    if len(seeds) >= 3 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
         return f"seeds {seeds[0]} to {seeds[-1]}"
     return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
