@@ -264,6 +264,8 @@ def test_prose_declares_the_verdicts_it_was_written_for_and_a_full_build_fails_w
 
 def test_where_something_holds_over_a_grid_of_rates():
     assert fd.at_rates([0.1, 3.0]) == "lr 0.1, 3" and fd.at_rates([]) == "no rate"
+    assert fd.per_network(0.9, 0.9) == "0.9 for both networks" and fd.per_network(None, None).startswith("none")
+    assert fd.per_network(0.3, 0.9) == "0.3 without BN and 0.9 with BN"
 
 
 def test_seeds_read_as_a_range_when_they_run_on():

@@ -49,8 +49,8 @@ The criteria, one definition each, used by every chapter that needs them:
 from __future__ import annotations
 
 from bnreview.findings.wording import (at_rates, epochs_setting, lenet_setting, listing, lr_label, mlp_setting,
-                                       plural, regularisation_setting, runs_setting, seeds_label, seeds_text,
-                                       sweep_setting, training_images)
+                                       per_network, plural, regularisation_setting, runs_setting, seeds_label,
+                                       seeds_text, sweep_setting, training_images)
 from bnreview.criteria import TRAINS_ACCURACY, best_by_validation, largest_trainable_lr, pilot_choice, trains
 from bnreview.findings.core import (USABLE_MARGIN, Comparison, Spread, compare, epoch_accuracy, final_accuracy,
                                     largest_usable_lr, log_steps, over_runs, percentile_drift,

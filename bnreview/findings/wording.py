@@ -28,6 +28,14 @@ def lr_label(lr: float | None) -> str:
     return "none of the grid" if lr is None else f"{lr:g}"
 
 
+def per_network(no_bn: float | None, bn: float | None) -> str:
+    """``"0.9 for both networks"`` or ``"0.3 without BN and 0.9 with BN"``: a learning rate each network got (from
+    :func:`lr_label`)."""
+    if no_bn == bn:
+        return f"{lr_label(bn)} for both networks"
+    return f"{lr_label(no_bn)} without BN and {lr_label(bn)} with BN"
+
+
 def at_rates(lrs: Sequence[float]) -> str:
     """``"lr 0.1, 3"``, or ``"no rate"`` when there are none: where something holds, over a grid of learning rates."""
     return f"lr {listing(lrs)}" if lrs else "no rate"
