@@ -28,9 +28,9 @@ EVAL = re.compile(r"\{eval\}`([^`]+)`")
 
 class EvalClient(NotebookClient):
     """An nbclient that also evaluates the ``{eval}`` roles of markdown cells, in order. With ``allow_errors``, a role
-    that cannot be evaluated is listed in ``failures`` instead of stopping the run."""
+    that cannot be evaluated is listed in ``failures`` (cell index, what failed) instead of stopping the run."""
 
-    failures: list[str]
+    failures: list[tuple[int, str]]
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if cell.cell_type != "markdown":
@@ -47,10 +47,10 @@ class EvalClient(NotebookClient):
             failed = [e for e, r in zip(expressions, (results[str(i)] for i in range(len(expressions))))
                       if r.get("status") != "ok"]
             if failed:
-                message = f"cell {cell_index}: {', '.join(failed)} could not be evaluated"
+                message = f"{', '.join(failed)} could not be evaluated"
                 if not self.allow_errors:
-                    raise RuntimeError(message)
-                self.failures.append(message)
+                    raise RuntimeError(f"cell {cell_index}: {message}")
+                self.failures.append((cell_index, message))
         return cell
 
 
@@ -69,8 +69,8 @@ def execute(path: Path, check: bool = False) -> list[str]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 evalue = (out.get("evalue") or "").strip().splitlines()
-                client.failures.append(f"cell {index}: {out['ename']}: {evalue[0] if evalue else ''}")
-    return sorted(client.failures, key=lambda line: int(line.split(":")[0].split()[1]))
+                client.failures.append((index, f"{out['ename']}: {evalue[0] if evalue else ''}"))
+    return [f"cell {index}: {message}" for index, message in sorted(client.failures)]
 
 
 def main(argv: list[str]) -> int:
