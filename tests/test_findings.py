@@ -258,6 +258,15 @@ def test_prose_declares_the_verdicts_it_was_written_for_and_a_full_build_fails_w
         fd.written_for(claims, {"accuracy-review": "true"}, "p")
     with pytest.raises(ValueError, match="names test 'first-epoch'; the claims hold: accuracy-review"):
         fd.written_for(claims, {"first-epoch": "supported"}, "p")
+    # worded for either verdict (it glues the verdict in): holds for each it names, and names them all when it fails
+    fd.written_for(claims, {"accuracy-review": ("supported", "inconclusive")}, "BN ends ahead, by so much")
+    with pytest.raises(ValueError, match="written for accuracy-review contradicted or inconclusive; the runs say "
+                                         "supported: rewrite it"):
+        fd.written_for(claims, {"accuracy-review": ("contradicted", "inconclusive")}, "p")
+    with pytest.raises(ValueError, match="verdict 'maybe' for 'accuracy-review' is not one"):
+        fd.written_for(claims, {"accuracy-review": ("supported", "maybe")}, "p")
+    with pytest.raises(ValueError, match="verdict '' for 'accuracy-review' is not one"):
+        fd.written_for(claims, {"accuracy-review": ()}, "p")
     monkeypatch.setenv("BNREVIEW_QUICK", "1")  # tiny runs decide nothing: nothing is checked
     fd.written_for(claims, {"accuracy-review": "inconclusive"}, "BN ends higher")
 
@@ -275,3 +284,11 @@ def test_seeds_read_as_a_range_when_they_run_on():
     assert fd.seeds_label([History(config={"seed": s}) for s in (0, 1, 5)]) == "seeds 0, 1, 5"
     assert fd.seeds_label(runs, distinct=False) == "seeds 2, 0, 1, 3, 0"
     assert fd.seeds_label(sorted(runs[:4], key=lambda h: h.config["seed"]), distinct=False) == "seeds 0 to 3"
+
+
+def test_verdict_of_gives_the_verdict_a_paragraph_glues_in():
+    higher = fd.compare(seeded([98.0, 98.1, 98.2, 98.1, 98.0]), seeded([99.0, 99.2, 99.1, 99.3, 99.0]))
+    claims = [fd.Claim("t", "p", "r", "e", (fd.Test("accuracy-review", higher),), "lenet_bn")]
+    assert fd.verdict_of(claims, "accuracy-review") == "supported"
+    with pytest.raises(ValueError, match="no test 'first-epoch' among these claims; they hold: accuracy-review"):
+        fd.verdict_of(claims, "first-epoch")

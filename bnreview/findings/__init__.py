@@ -57,7 +57,7 @@ from bnreview.findings.core import (USABLE_MARGIN, Comparison, Spread, compare, 
                                     reaches_sooner, seconds_per_epoch, seeds_of, spread, steps_to_accuracy,
                                     train_minutes, usable_lrs, weight_growth, weight_norms)
 from bnreview.findings.ledger import (VERDICTS, Claim, Judged, Test, evidence_markdown, judge, ledger_markdown,
-                                      ledger_rows, summary, verdict_counts, written_for)
+                                      ledger_rows, summary, verdict_counts, verdict_of, written_for)
 from bnreview.findings.motivation import (MOT_LAYERS, MOT_SAMPLES, MOT_SCALES, MOT_SEED, MOT_STILL, PAPER_ICS_CLAIM,
                                           PAPER_SATURATION_CLAIM, REVIEW_ICS_CLAIM, REVIEW_SATURATION_CLAIM,
                                           SAT_SLOPE_FRACTION, LayerNumbers, MotivationFindings, distribution_test,

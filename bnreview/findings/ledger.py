@@ -164,24 +164,43 @@ def verdict_counts(claims: Sequence[Claim]) -> str:
     return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
 
 
-def written_for(claims: Sequence[Claim], verdicts: dict[str, str], paragraph: str) -> None:
-    """Declare the verdicts a hand-written paragraph was written for: test name (or the protocol id of an entry
-    measured once) -> verdict, the tests judged together over ``claims``. A full build whose runs give another verdict
-    fails here, naming the paragraph, so stale prose cannot ship. The quick profile checks nothing: its tiny runs
-    decide no verdict (its banner says so)."""
-    if is_quick():
-        return
+def verdicts_by_name(claims: Sequence[Claim]) -> dict[str, str]:
+    """Each test's verdict, the tests judged together over ``claims``: by test name, and by protocol id for an entry
+    measured once."""
     rows = ledger_rows(claims)
     judged = {j.test.name: j.verdict for j in rows}
     once = [e for e in {j.test.entry for j in rows} if sum(j.test.entry == e for j in rows) == 1]
-    judged |= {j.test.entry: j.verdict for j in rows if j.test.entry in once}  # an entry measured once, by its id
-    for name, expected in verdicts.items():
-        if expected not in VERDICTS:
-            raise ValueError(f"verdict {expected!r} for {name!r} is not one; accepted: {', '.join(VERDICTS)}")
+    return judged | {j.test.entry: j.verdict for j in rows if j.test.entry in once}
+
+
+def verdict_of(claims: Sequence[Claim], name: str) -> str:
+    """The verdict of one test (name, or protocol id of an entry measured once), judged together over ``claims``: for
+    a paragraph that glues it in (declared with every verdict it reads true for, :func:`written_for`)."""
+    judged = verdicts_by_name(claims)
+    if name not in judged:
+        raise ValueError(f"no test {name!r} among these claims; they hold: {', '.join(judged)}")
+    return judged[name]
+
+
+def written_for(claims: Sequence[Claim], verdicts: dict[str, str | tuple[str, ...]], paragraph: str) -> None:
+    """Declare the verdicts a hand-written paragraph was written for: test name (or the protocol id of an entry
+    measured once) -> verdict, the tests judged together over ``claims``. A tuple of verdicts declares a paragraph
+    worded to read true under each (it glues the verdict in, rather than asserting one): a verdict that moves
+    between CPU kinds at few seeds. A full build whose runs give another verdict fails here, naming the paragraph,
+    so stale prose cannot ship. The quick profile checks nothing: its tiny runs decide no verdict (its banner says
+    so)."""
+    if is_quick():
+        return
+    judged = verdicts_by_name(claims)
+    accepted = {name: (expected,) if isinstance(expected, str) else tuple(expected) for name, expected in verdicts.items()}
+    for name, expected in accepted.items():
+        for verdict in expected or ("",):
+            if verdict not in VERDICTS:
+                raise ValueError(f"verdict {verdict!r} for {name!r} is not one; accepted: {', '.join(VERDICTS)}")
         if name not in judged:
             raise ValueError(f"the paragraph {paragraph!r} names test {name!r}; the claims hold: {', '.join(judged)}")
-    stale = [f"{name} {expected}; the runs say {judged[name]}" for name, expected in verdicts.items()
-             if judged[name] != expected]  # every one at once, so one rebuild shows all a rewrite must cover
+    stale = [f"{name} {' or '.join(expected)}; the runs say {judged[name]}" for name, expected in accepted.items()
+             if judged[name] not in expected]  # every one at once, so one rebuild shows all a rewrite must cover
     if stale:
         raise ValueError(f"the paragraph {paragraph!r} was written for {'; and for '.join(stale)}: rewrite it for "
                          f"what they show")
