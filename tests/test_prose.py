@@ -78,8 +78,9 @@ def test_the_conclusions_paragraphs_were_written_for_the_verdicts_on_file():
     assert len(calls) >= 4
     for paragraph, verdicts in calls:
         for name, verdict in verdicts.items():
-            assert results[name]["verdict"] == verdict, (f"the conclusion's {paragraph!r} was written for {name} "
-                                                         f"{verdict}; results.json says {results[name]['verdict']}")
+            accepted = (verdict,) if isinstance(verdict, str) else verdict
+            assert results[name]["verdict"] in accepted, (f"the conclusion's {paragraph!r} was written for {name} "
+                                                          f"{verdict}; results.json says {results[name]['verdict']}")
 
 
 def test_the_answers_table_gives_each_question_the_verdict_and_estimate_on_file():
@@ -99,16 +100,16 @@ def test_the_answers_table_gives_each_question_the_verdict_and_estimate_on_file(
 # A few sentences as a reader reads them, numbers included. Re-executing the chapters with other runs changes them:
 # update them from the failure's message, and read what changed.
 GOLDEN = {
-    "baseline": "Over 3 seeds, the final test accuracy is 98.74% on average, from 98.57% to 98.95%.",
-    "lenet_bn": "BN's advantage, paired over the seeds with its 95% interval: in final test accuracy +0.20 points "
-                "(95% CI -0.62 to +1.02); after one epoch +0.58 points (95% CI -0.67 to +1.83); in final test loss "
-                "-0.0128 nats (95% CI -0.0551 to +0.0295).",
-    "fashion": "With BN, LeNet ends at 89.91% on Fashion-MNIST; without it, at 85.16%.",
+    "baseline": "Over 3 seeds, the final test accuracy is 98.59% on average, from 98.41% to 98.72%.",
+    "lenet_bn": "BN's advantage, paired over the seeds with its 95% interval: in final test accuracy +0.35 points "
+                "(95% CI -0.36 to +1.05); after one epoch +0.71 points (95% CI -0.69 to +2.12); in final test loss "
+                "-0.0180 nats (95% CI -0.0454 to +0.0094).",
+    "fashion": "With BN, LeNet ends at 89.78% on Fashion-MNIST; without it, at 85.57%.",
     "regularisation": "Validation chose no weight decay at all, for either network: weight decay 0 without BN and 0 "
                       "with it.",
-    "depth": "Its slope, averaged over the seeds, is +34.05 points per doubling (95% CI +33.20 to +34.90; paired t, "
+    "depth": "Its slope, averaged over the seeds, is +34.04 points per doubling (95% CI +33.21 to +34.88; paired t, "
              "3 seeds).",
-    "conclusion": "At lr 0.9 after ten epochs, LeNet ends at 98.94% with BN and 98.74% without.",
+    "conclusion": "At lr 0.9 after ten epochs, LeNet ends at 98.94% with BN and 98.59% without.",
 }
 
 

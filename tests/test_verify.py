@@ -167,3 +167,21 @@ def test_a_closed_pipe_ends_the_report_quietly(tmp_path):
     shell = f"{sys.executable} -m bnreview verify --committed {path} --rebuilt {path} | head -c 10 >/dev/null"
     done = subprocess.run(shell, shell=True, capture_output=True, text=True, timeout=120)
     assert done.stderr == ""
+
+
+def test_the_committed_reproductions_read_and_compare_with_the_results_on_file():
+    """reproductions/*.json are full builds on other machines, kept so that anyone can re-read the cross-kind report
+    (`python -m bnreview verify --committed results.json --rebuilt reproductions/...`): each one reads, names a
+    machine, and compares with results.json test by test."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    on_file = Results.read(root / "results.json", "make notebooks")
+    files = sorted((root / "reproductions").glob("*.json"))
+    assert files
+    for path in files:
+        rebuilt = Results.read(path, "make book")
+        assert rebuilt.profile == "full" and rebuilt.machine.kind
+        report = compare(on_file, rebuilt)
+        assert {r.name for r in report.rows} >= {r.name for r in on_file.results}
+        assert all(r.status for r in report.rows)
