@@ -274,3 +274,28 @@ def build_sentence(committed: Path, rebuilt: str | Path | None) -> str:
             f"{on_file.machine.text()}), {tested - len(report.failures)} reproduced"
             + (f"; these did not: {failed}." if failed else ", every one.") + " `make verify` prints the table.")
 
+
+
+def kinds_sentence(committed: Path, folder: Path) -> str:
+    """What a built book says of the builds kept from other CPU kinds (``reproductions/``, full builds' results
+    files): for each, how many of the tests on file it reproduced and which did not. Empty when none is kept, or
+    nothing is on file to compare with."""
+    try:
+        on_file = Results.read(Path(committed), "make notebooks")
+    except (OSError, ValueError):
+        return ""
+    parts = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            other = Results.read(path, "a full build on another machine")
+        except (OSError, ValueError):
+            continue
+        report = compare(on_file, other)
+        tested = sum(r.committed is not None for r in report.rows)
+        failed = "; ".join(f"{r.name} ({r.status})" for r in report.failures)
+        parts.append(f"on {other.machine.text()}, {tested - len(report.failures)} of the {tested} tests on file "
+                     f"reproduced" + (f" (these did not: {failed})" if failed else ""))
+    if not parts:
+        return ""
+    return ("The same runs built on other machines, kept in `reproductions/`: " + ". And ".join(parts) + ". At three "
+            "seeds a verdict can move with the CPU's rounding; the README says why these did.")

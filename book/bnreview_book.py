@@ -22,7 +22,8 @@ It keeps the built HTML self-contained and the build warning-free:
 * The quick profile (``BNREVIEW_QUICK=1``, what CI builds) puts a banner on every page: its numbers
   come from tiny runs (one seed, 2,000 images) and the verdicts were written for the full runs.
 * The directive ``bnreview-build`` (in the intro) says which machine built this copy and how many of the
-  committed results (``results.json``) its runs reproduced (:func:`bnreview.verify.build_sentence`). The
+  committed results (``results.json``) its runs reproduced (:func:`bnreview.verify.build_sentence`), and how
+  the builds kept from other CPU kinds (``reproductions/``) compare with them (:func:`bnreview.verify.kinds_sentence`). The
   intro is re-read on every build, after the conclusion has written this build's results (Sphinx reads
   documents in sorted order: ``chapters/conclusion`` before ``chapters/intro``).
 * Launch buttons (Binder, Colab, ...) need ``repository.url``; with it empty,
@@ -149,10 +150,12 @@ class BuildDirective(SphinxDirective):
     """``bnreview-build``: a paragraph on the machine that built this copy and the results it reproduced."""
 
     def run(self):
-        from bnreview.verify import RESULTS_ENV, build_sentence
+        from bnreview.verify import RESULTS_ENV, build_sentence, kinds_sentence
 
-        text = build_sentence(Path(self.env.srcdir) / "results.json", os.environ.get(RESULTS_ENV))
-        return [nodes.paragraph(text=text)]
+        root = Path(self.env.srcdir)
+        texts = (build_sentence(root / "results.json", os.environ.get(RESULTS_ENV)),
+                 kinds_sentence(root / "results.json", root / "reproductions"))
+        return [nodes.paragraph(text=text) for text in texts if text]
 
 
 def _reread_intro(app, env, added, changed, removed):

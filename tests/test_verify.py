@@ -185,3 +185,21 @@ def test_the_committed_reproductions_read_and_compare_with_the_results_on_file()
         report = compare(on_file, rebuilt)
         assert {r.name for r in report.rows} >= {r.name for r in on_file.results}
         assert all(r.status for r in report.rows)
+
+
+def test_the_built_book_says_how_the_builds_kept_from_other_machines_compare(tmp_path):
+    from bnreview.verify import kinds_sentence
+
+    committed, folder = tmp_path / "results.json", tmp_path / "reproductions"
+    assert kinds_sentence(committed, folder) == ""  # nothing on file
+    committed.write_text(COMMITTED.to_json())
+    assert kinds_sentence(committed, folder) == ""  # nothing kept
+    folder.mkdir()
+    other = Results(Machine("Intel Xeon", "AVX512", "2.14.1", "3.11.7", "2026-12-07T10:35+00:00"), "full",
+                    REBUILT.results)
+    (folder / "intel.json").write_text(other.to_json())
+    (folder / "notes.json").write_text("{}")  # not a results file: left out
+    text = kinds_sentence(committed, folder)
+    assert text.startswith(f"The same runs built on other machines, kept in `reproductions/`: on {other.machine.text()}, "
+                           "2 of the 5 tests on file reproduced (these did not: before-nonlinearity (lr 0.3) "
+                           "(verdict changed); first-epoch (number moved); regularises (missing in rebuild))."), text
