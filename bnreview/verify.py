@@ -229,6 +229,13 @@ class Report:
         """Every committed test reproduced."""
         return not self.failures
 
+    def reproduced(self) -> str:
+        """``"2 of the 5 tests on file reproduced (these did not: a (verdict changed); b (missing in rebuild))"``."""
+        tested = sum(r.committed is not None for r in self.rows)
+        failed = "; ".join(f"{r.name} ({r.status})" for r in self.failures)
+        return (f"{tested - len(self.failures)} of the {tested} tests on file reproduced"
+                + (f" (these did not: {failed})" if failed else ""))
+
     def table(self) -> str:
         """The rows as a plain-text table, columns aligned."""
         lines = [HEADER, *(r.cells() for r in self.rows)]
@@ -267,12 +274,8 @@ def build_sentence(committed: Path, rebuilt: str | Path | None) -> str:
         built = None
     if built is None:
         return f"The results on file were computed on {on_file.machine.text()}; `make verify` checks a rebuild."
-    report = compare(on_file, built)
-    tested = sum(r.committed is not None for r in report.rows)
-    failed = ", ".join(f"{r.name} ({r.status})" for r in report.failures)
-    return (f"This copy was built on {built.machine.text()}. Of the {tested} tests on file (computed on "
-            f"{on_file.machine.text()}), {tested - len(report.failures)} reproduced"
-            + (f"; these did not: {failed}." if failed else ", every one.") + " `make verify` prints the table.")
+    return (f"This copy was built on {built.machine.text()}. The results on file were computed on "
+            f"{on_file.machine.text()}; {compare(on_file, built).reproduced()}. `make verify` prints the table.")
 
 
 
@@ -290,11 +293,7 @@ def kinds_sentence(committed: Path, folder: Path) -> str:
             other = Results.read(path, "a full build on another machine")
         except (OSError, ValueError):
             continue
-        report = compare(on_file, other)
-        tested = sum(r.committed is not None for r in report.rows)
-        failed = "; ".join(f"{r.name} ({r.status})" for r in report.failures)
-        parts.append(f"on {other.machine.text()}, {tested - len(report.failures)} of the {tested} tests on file "
-                     f"reproduced" + (f" (these did not: {failed})" if failed else ""))
+        parts.append(f"on {other.machine.text()}, {compare(on_file, other).reproduced()}")
     if not parts:
         return ""
     return ("The same runs built on other machines, kept in `reproductions/`: " + ". And ".join(parts) + ". At three "

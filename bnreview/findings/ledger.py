@@ -194,7 +194,9 @@ def written_for(claims: Sequence[Claim], verdicts: dict[str, str | tuple[str, ..
     judged = verdicts_by_name(claims)
     accepted = {name: (expected,) if isinstance(expected, str) else tuple(expected) for name, expected in verdicts.items()}
     for name, expected in accepted.items():
-        for verdict in expected or ("",):
+        if not expected:
+            raise ValueError(f"no verdict given for {name!r}; accepted: {', '.join(VERDICTS)}")
+        for verdict in expected:
             if verdict not in VERDICTS:
                 raise ValueError(f"verdict {verdict!r} for {name!r} is not one; accepted: {', '.join(VERDICTS)}")
         if name not in judged:
