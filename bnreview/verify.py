@@ -113,6 +113,7 @@ class Results:
     machine: Machine
     profile: str  # "full": record() writes nothing in the quick profile
     results: tuple[Result, ...]
+    seeds: int | None = None  # seeds a side, the most any test has (None: a file written before it was recorded)
 
     def to_json(self) -> str:
         """The file's text: indented JSON, one key a line, so a committed change reads as a diff."""
@@ -125,7 +126,8 @@ class Results:
             data = json.loads(text)
             if data.get("format") != FORMAT:
                 raise ValueError(f"format {data.get('format')!r}, expected {FORMAT}")
-            return cls(Machine(**data["machine"]), data["profile"], tuple(Result(**r) for r in data["results"]))
+            return cls(Machine(**data["machine"]), data["profile"], tuple(Result(**r) for r in data["results"]),
+                       data.get("seeds"))
         except (AttributeError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a results file ({type(exc).__name__}: {exc})") from None
 
@@ -153,7 +155,9 @@ def record(rows: Sequence[Judged], path: str | Path | None = None) -> Path | Non
     path = path or os.environ.get(RESULTS_ENV)
     if is_quick() or not path:
         return None
-    results = Results(Machine.here(), "full", tuple(Result.from_judged(j) for j in rows))
+    seeds = max((side.n for j in rows if j.test.comparison for side in (j.test.comparison.a, j.test.comparison.b)),
+                default=None)
+    results = Results(Machine.here(), "full", tuple(Result.from_judged(j) for j in rows), seeds)
     with atomic_write(Path(path), "w") as f:
         f.write(results.to_json())
     return Path(path)
@@ -293,8 +297,12 @@ def kinds_sentence(committed: Path, folder: Path) -> str:
             other = Results.read(path, "a full build on another machine")
         except (OSError, ValueError):
             continue
-        parts.append(f"on {other.machine.text()}, {compare(on_file, other).reproduced()}")
+        if other.seeds != on_file.seeds:
+            parts.append(f"on {other.machine.text()}, at {other.seeds or 'an unrecorded number of'} seeds a side "
+                         f"against {on_file.seeds or 'an unrecorded number'} on file: another experiment, not compared")
+        else:
+            parts.append(f"on {other.machine.text()}, {compare(on_file, other).reproduced()}")
     if not parts:
         return ""
-    return ("The same runs built on other machines, kept in `reproductions/`: " + ". And ".join(parts) + ". At three "
-            "seeds a verdict can move with the CPU's rounding; the README says why these did.")
+    return ("The same runs built on other machines, kept in `reproductions/`: " + ". And ".join(parts) + ". A verdict "
+            "near its line can move with the CPU's rounding; the README compares the builds.")

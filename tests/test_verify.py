@@ -51,7 +51,7 @@ def test_record_writes_the_ledger_and_from_json_reads_it_back_equal(tmp_path, mo
         ("accuracy-review", "supported"), ("harder-task", "contradicted"), ("training-time", "not tested")]
     assert back.results[0].level == rows[0].effect.level and back.results[2].estimate is None
     assert back.machine.kind == cpu_kind() and back.machine.cpu
-    assert Results.from_json(back.to_json()) == back
+    assert Results.from_json(back.to_json()) == back and back.seeds == 5  # the most seeds a side of any test
 
 
 def test_record_writes_where_the_variable_says_and_nothing_without_it(tmp_path, monkeypatch):
@@ -204,3 +204,8 @@ def test_the_built_book_says_how_the_builds_kept_from_other_machines_compare(tmp
     assert text.startswith(f"The same runs built on other machines, kept in `reproductions/`: on {other.machine.text()}, "
                            "2 of the 5 tests on file reproduced (these did not: before-nonlinearity (lr 0.3) "
                            "(verdict changed); first-epoch (number moved); regularises (missing in rebuild))."), text
+    other_seeds = Results(other.machine, "full", REBUILT.results, seeds=3)  # another experiment than the file's
+    (folder / "intel.json").write_text(other_seeds.to_json())
+    assert kinds_sentence(committed, folder).startswith(
+        f"The same runs built on other machines, kept in `reproductions/`: on {other.machine.text()}, at 3 seeds a side "
+        "against an unrecorded number on file: another experiment, not compared."), kinds_sentence(committed, folder)
