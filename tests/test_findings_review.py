@@ -238,7 +238,7 @@ def test_regularisation_dropout_still_helps_with_bn():
 def test_regularisation_single_seed_and_missing_variant():
     runs = reg_runs({"neither": (0.95,), "dropout": (0.96,), "BN": (0.96,), "BN + dropout": (0.96,)})
     f = fd.regularisation_findings(runs, fit)
-    assert f.n_seeds == 1 and "(1 seed)" in f.table() and not f.bn_vs_dropout.shown
+    assert f.n_seeds == 1 and "(1 seed: mean, range)" in f.table() and not f.bn_vs_dropout.shown
     del runs["dropout"]
     with pytest.raises(ValueError, match="dropout"):
         fd.regularisation_findings(runs, fit)

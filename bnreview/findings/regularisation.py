@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bnreview.findings.core import Comparison, Spread, compare, final_accuracy, seeds_of, spread
 from bnreview.findings.ledger import Claim, Test
-from bnreview.findings.wording import regularisation_setting
+from bnreview.findings.wording import regularisation_setting, seeds_text
 from bnreview.train import History
 
 REG_NAMES = ("neither", "dropout", "BN", "BN + dropout")  # experiments.REG_VARIANTS's labels
@@ -38,10 +38,13 @@ def largest_epoch_drop(runs: Sequence[History]) -> float:
 
 
 def regularisation_table(fit: dict[str, Spread], test: dict[str, Spread], gap: dict[str, Spread]) -> str:
-    """Per variant, a Markdown table row: training accuracy, test accuracy and their gap, each over the seeds."""
-    rows = ["| variant | training accuracy | test accuracy | train-test gap (points) |", "|---|---|---|---|"]
+    """Per variant, a Markdown table row: training accuracy, test accuracy and their gap, each the mean over the seeds
+    with their range (the header counts the seeds, once)."""
+    seeds = seeds_text(test[REG_NAMES[0]].n)
+    rows = [f"| variant ({seeds}: mean, range) | training accuracy | test accuracy | train-test gap (points) |",
+            "|---|---|---|---|"]
     for name in REG_NAMES:
-        rows.append(f"| {name} | {fit[name].text()} | {test[name].text()} | {gap[name].text(2, '')} |")
+        rows.append(f"| {name} | {fit[name].short()} | {test[name].short()} | {gap[name].short(2, '')} |")
     return "\n".join(rows)
 
 
