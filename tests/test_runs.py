@@ -30,10 +30,10 @@ def test_every_chapter_lists_its_runs_without_training(forbid_training):
     listed, pending = runs.registry()
     assert len({r.key for r in listed}) == len(listed)  # each run once
     assert sorted((chapter, p.waits_for) for chapter, p in pending) == [
-        ("conclusion", "the pilot's 12 runs"), ("conclusion", "the pilot's 12 runs"),  # the MLP's and regularisation's
+        ("conclusion", "the pilot's 12 runs"), ("conclusion", "the pilot's 36 runs"),  # regularisation's, the MLP's
         ("conclusion", "the pilot's 40 runs"), ("conclusion", "the pilot's 8 runs"), ("conclusion", "the pilot's 8 runs"),
         ("depth", "the pilot's 40 runs"), ("fashion", "the pilot's 8 runs"), ("lenet_bn", "the pilot's 8 runs"),
-        ("paper_mnist", "the pilot's 12 runs"), ("regularisation", "the pilot's 12 runs")]
+        ("paper_mnist", "the pilot's 36 runs"), ("regularisation", "the pilot's 12 runs")]
     assert not any(r.cached for r in listed)
 
 
@@ -79,7 +79,7 @@ def test_a_logged_run_the_registry_lacks_is_reported(tmp_path):
 def test_the_mlp_runs_are_listed_once_the_pilot_is_trained(monkeypatch):
     """Until every pilot run is cached the chapter says what it waits for; then the chosen runs appear."""
     configs, pending = runs.plans("paper_mnist")
-    assert pending and len(configs) == 12 + 2 * len(ex.SEEDS)  # the pilot and the review's runs
+    assert pending and len(configs) == 12 * ex.PILOT_SEEDS + 2 * len(ex.SEEDS)  # the pilot and the review's runs
     best = {0.1: 0.90, 0.5: 0.95, 2.0: 0.93}  # validation accuracy per lr: 0.5 chosen, 2.0 the runner-up
 
     def cached(config):

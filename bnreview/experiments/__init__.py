@@ -51,7 +51,7 @@ from bnreview.experiments.lr_sweep import (CONV_LAYERS, EXPLORER_PLACEMENTS, GRI
                                            sweep_rows)
 from bnreview.experiments.paper_mnist import (MLP_BATCH, MLP_EVAL_EVERY, MLP_INIT_STD, MLP_LR, MLP_PILOT_LRS,
                                               MLP_INIT_STDS, MLP_PILOT_STDS, MLP_PILOT_STEPS, MLP_PROBE_EVERY, MLP_STEPS, NETWORKS,
-                                              QUICK_MLP_STEPS, MlpRuns, chosen_plan, mlp_pilot_config, paper_mlp_config,
+                                              PILOT_SEEDS, QUICK_MLP_STEPS, MlpRuns, chosen_plan, mlp_pilot_config, paper_mlp_config,
                                               paper_mnist_runs, pilot_plan)
 from bnreview.experiments.regularisation import (REG_DROPOUT, REG_EPOCHS, REG_LR_DECAYS, REG_LRS, REG_N_TRAIN,
                                                  REG_NETWORKS, REG_VARIANTS, REG_WEIGHT_DECAYS, decay_plan, decay_runs,
