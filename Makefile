@@ -46,7 +46,9 @@ venv: $(STAMP)
 # time with the runs it trained and read, and writes _build/timings.json; a run a chapter asked for
 # that the registry does not list fails the build (`python -m bnreview runs --check-log`). A build that
 # stops after the conclusion recorded its verdicts (a paragraph written for a verdict these runs do not
-# give, as on another CPU kind) says that `make verify` can still compare them.
+# give, as on another CPU kind) says that `make verify` can still compare them. _build/results.json is
+# set aside at the start: a build that stops before the conclusion leaves none, and a build that succeeds
+# without executing the conclusion (its page kept, made by the same code) keeps the one it wrote.
 # BOOK_CACHE_VERSION: bump it to drop every saved environment made by older build settings.
 # The kernel must not inherit MPLBACKEND=Agg, or matplotlib figures silently vanish.
 BOOK_CACHE_VERSION := 3
@@ -56,11 +58,14 @@ define build_book
 	if [ "$$(cat $$build/bnreview-key 2>/dev/null)" != "$$key" ]; then \
 	  echo "bnreview code, data or profile changed: dropping $$build/.doctrees (every page is rendered again)"; \
 	  rm -rf $$build/.doctrees $$build/.jupyter_cache && mkdir -p $$build && echo "$$key" > $$build/bnreview-key; fi
-	@mkdir -p $(1)/_build && : > $(1)/_build/runs.jsonl && rm -f $(1)/_build/results.json; started=$$(date +%s); \
+	@mkdir -p $(1)/_build && : > $(1)/_build/runs.jsonl && started=$$(date +%s); \
+	if [ -f $(1)/_build/results.json ]; then mv -f $(1)/_build/results.json $(1)/_build/results.prev.json; fi; \
 	export BNREVIEW_RUN_LOG=$(abspath $(1))/_build/runs.jsonl; \
 	BNREVIEW_PROGRESS=$$([ -t 2 ] && echo 1 || echo 0) $(PY) -m bnreview precompute $(PRECOMPUTE_FLAGS) && \
 	  env -u MPLBACKEND $(VENV)/bin/jupyter-book build . --path-output $(1) -W -n --keep-going; \
 	status=$$?; $(PY) book/timings.py $(1)/_build $$started; \
+	if [ $$status -eq 0 ] && [ ! -f $(1)/_build/results.json ] && [ -f $(1)/_build/results.prev.json ]; then \
+	  mv -f $(1)/_build/results.prev.json $(1)/_build/results.json; fi; rm -f $(1)/_build/results.prev.json; \
 	if [ $$status -eq 0 ]; then $(PY) -m bnreview runs --check-log $(1)/_build/runs.jsonl || status=1; \
 	elif [ -f $(1)/_build/results.json ]; then \
 	  echo "The conclusion recorded this build's verdicts before the build stopped: make verify compares them with the committed ones."; fi; \
