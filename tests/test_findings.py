@@ -292,3 +292,9 @@ def test_verdict_of_gives_the_verdict_a_paragraph_glues_in():
     assert fd.verdict_of(claims, "accuracy-review") == "supported"
     with pytest.raises(ValueError, match="no test 'first-epoch' among these claims; they hold: accuracy-review"):
         fd.verdict_of(claims, "first-epoch")
+    judged = fd.judged_of(claims, "accuracy-review")  # the test with its corrected effect, for a glued interval
+    assert judged.verdict == "supported" and judged.effect_text().startswith("+1.04 points (95% CI")
+
+
+def test_a_network_near_chance_is_below_the_bar_and_one_that_trained_is_not():
+    assert fd.at_chance(seeded([10.3, 11.4, 9.8, 10.1, 10.0])) and not fd.at_chance(seeded([96.0, 97.1, 95.5, 96.2, 96.4]))

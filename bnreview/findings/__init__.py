@@ -57,7 +57,8 @@ from bnreview.findings.core import (USABLE_MARGIN, Comparison, Spread, compare, 
                                     reaches_sooner, seconds_per_epoch, seeds_of, spread, steps_to_accuracy,
                                     train_minutes, usable_lrs, weight_growth, weight_norms)
 from bnreview.findings.ledger import (VERDICTS, Claim, Judged, Test, evidence_markdown, judge, ledger_markdown,
-                                      ledger_rows, summary, verdict_counts, verdict_of, written_for)
+                                      judged_of, ledger_rows, summary, verdict_counts, verdict_of,
+                                      written_for)
 from bnreview.findings.motivation import (MOT_LAYERS, MOT_SAMPLES, MOT_SCALES, MOT_SEED, MOT_STILL, PAPER_ICS_CLAIM,
                                           PAPER_SATURATION_CLAIM, REVIEW_ICS_CLAIM, REVIEW_SATURATION_CLAIM,
                                           SAT_SLOPE_FRACTION, LayerNumbers, MotivationFindings, distribution_test,
@@ -96,5 +97,5 @@ from bnreview.findings.fashion import CLASSES, FashionFindings, fashion_findings
 from bnreview.findings.in_browser import TRY_LR, BrowserFindings, browser_findings
 from bnreview.findings.landscape import (SANTURKAR_CLAIM, LandscapeFindings, landscape_findings, landscape_table,
                                          run_means)
-from bnreview.findings.depth import (DepthFindings, DepthRow, advantage_slopes, censored_log_steps, depth_findings,
-                                     depth_table)
+from bnreview.findings.depth import (CHANCE_BAR, DepthFindings, DepthRow, advantage_slopes, at_chance,
+                                     censored_log_steps, depth_findings, depth_table)

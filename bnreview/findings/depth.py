@@ -22,6 +22,12 @@ from bnreview.train import History
 
 WITHOUT, WITH = "without BN", "with BN"  # experiments.NETWORKS' names
 DEPTH_TARGET = 0.90  # the accuracy whose steps depth-steps counts (experiments.DEPTH_ACCURACY)
+CHANCE_BAR = 20.0  # % test accuracy: a ten-class network below it has not trained (chance is 10%)
+
+
+def at_chance(accuracy: Spread) -> bool:
+    """Whether a network's final test accuracy over the seeds (%) is near chance: its mean below :data:`CHANCE_BAR`."""
+    return accuracy.mean < CHANCE_BAR
 
 
 @dataclass(frozen=True)

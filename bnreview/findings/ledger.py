@@ -164,22 +164,26 @@ def verdict_counts(claims: Sequence[Claim]) -> str:
     return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
 
 
-def verdicts_by_name(claims: Sequence[Claim]) -> dict[str, str]:
-    """Each test's verdict, the tests judged together over ``claims``: by test name, and by protocol id for an entry
-    measured once."""
+def judged_by_name(claims: Sequence[Claim]) -> dict[str, Judged]:
+    """Each test, judged together over ``claims``: by test name, and by protocol id for an entry measured once."""
     rows = ledger_rows(claims)
-    judged = {j.test.name: j.verdict for j in rows}
     once = [e for e in {j.test.entry for j in rows} if sum(j.test.entry == e for j in rows) == 1]
-    return judged | {j.test.entry: j.verdict for j in rows if j.test.entry in once}
+    return {j.test.name: j for j in rows} | {j.test.entry: j for j in rows if j.test.entry in once}
 
 
-def verdict_of(claims: Sequence[Claim], name: str) -> str:
-    """The verdict of one test (name, or protocol id of an entry measured once), judged together over ``claims``: for
-    a paragraph that glues it in (declared with every verdict it reads true for, :func:`written_for`)."""
-    judged = verdicts_by_name(claims)
+def judged_of(claims: Sequence[Claim], name: str) -> Judged:
+    """One test (name, or protocol id of an entry measured once), judged together over ``claims``: for a paragraph
+    that glues in its verdict or its corrected effect (declared with :func:`written_for`)."""
+    judged = judged_by_name(claims)
     if name not in judged:
         raise ValueError(f"no test {name!r} among these claims; they hold: {', '.join(judged)}")
     return judged[name]
+
+
+def verdict_of(claims: Sequence[Claim], name: str) -> str:
+    """The verdict of one test (:func:`judged_of`): for a paragraph that glues it in (declared with every verdict it
+    reads true for, :func:`written_for`)."""
+    return judged_of(claims, name).verdict
 
 
 def written_for(claims: Sequence[Claim], verdicts: dict[str, str | tuple[str, ...]], paragraph: str) -> None:
@@ -191,7 +195,7 @@ def written_for(claims: Sequence[Claim], verdicts: dict[str, str | tuple[str, ..
     so)."""
     if is_quick():
         return
-    judged = verdicts_by_name(claims)
+    judged = {name: j.verdict for name, j in judged_by_name(claims).items()}
     accepted = {name: (expected,) if isinstance(expected, str) else tuple(expected) for name, expected in verdicts.items()}
     for name, expected in accepted.items():
         if not expected:
