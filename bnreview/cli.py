@@ -175,7 +175,11 @@ def _verify(committed: str, rebuilt: str) -> int:
 
     report = compare(Results.read(Path(committed), "make notebooks"), Results.read(Path(rebuilt), "make book"))
     for side, path, results in (("committed", committed, report.committed), ("rebuilt", rebuilt, report.rebuilt)):
-        print(f"{side:9s}  {path}: {results.profile} profile, {results.machine.text()}")
+        seeds = f", {results.seeds} seeds a side" if results.seeds else ""
+        print(f"{side:9s}  {path}: {results.profile} profile{seeds}, {results.machine.text()}")
+    if report.committed.seeds != report.rebuilt.seeds:
+        print(f"the two ran different numbers of seeds ({report.committed.seeds or 'unrecorded'} and "
+              f"{report.rebuilt.seeds or 'unrecorded'} a side): another experiment, so verdicts and intervals may differ")
     print(f"\n{report.table()}\n")
     new = sum(r.committed is None for r in report.rows)
     if new:

@@ -115,6 +115,15 @@ def test_verify_prints_the_machines_and_the_table_and_exits_1_naming_the_failure
     assert out[-1] == ("3 of 5 committed tests did not reproduce: before-nonlinearity (lr 0.3) (verdict changed); "
                        "first-epoch (number moved); regularises (missing in rebuild)")
 
+def test_verify_says_when_the_two_builds_ran_different_numbers_of_seeds(tmp_path, capsys):
+    committed = write(tmp_path / "c.json", Results(MACHINE, "full", COMMITTED.results, seeds=10))
+    rebuilt = write(tmp_path / "r.json", Results(MACHINE, "full", COMMITTED.results, seeds=3))
+    assert main(["verify", "--committed", committed, "--rebuilt", rebuilt]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"committed  {committed}: full profile, 10 seeds a side, {MACHINE.text()}"
+    assert out[2] == ("the two ran different numbers of seeds (10 and 3 a side): another experiment, so verdicts and "
+                      "intervals may differ")
+
 
 def test_verify_exits_0_when_everything_reproduces(tmp_path, capsys):
     same = write(tmp_path / "c.json", COMMITTED)
