@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, fields, replace
 import torch
 
 from bnreview.data import DATASETS, TRAIN_SIZE, load_mnist
-from bnreview.models import (ACTIVATIONS, BN_IMPLS, BN_POSITIONS, MLP_DEPTH, MODELS, LeNet, PaperMLP, bn_layers,
-                             init_gaussian, resolve_bn_layers)
+from bnreview.models import (ACTIVATIONS, BN_IMPLS, BN_POSITIONS, MLP_DEPTH, MODELS, ConvNet, LeNet, PaperMLP,
+                             bn_layers, init_gaussian, resolve_bn_layers)
 
 QUICK_ENV = "BNREVIEW_QUICK"
 SUBSET_SEED = 1234  # fixes which images a reduced training set holds, whatever the run's seed
@@ -47,7 +47,7 @@ def for_profile(config: TrainConfig, quick_n_train: int = 2000, quick_epochs: in
     changes = dict(n_train=n_train, epochs=min(config.epochs, quick_epochs), probe_every=probe_every)
     if config.steps is not None:
         if quick_steps is None:
-            quick_steps = quick_epochs * -(-min(n_train, 60_000) // config.batch_size)
+            quick_steps = quick_epochs * -(-n_train // config.batch_size)
         changes["steps"] = min(config.steps, quick_steps)
     if config.eval_every:
         changes["eval_every"] = min(config.eval_every, 25)
@@ -142,7 +142,7 @@ class TrainConfig:
     n_train: int | None = None
     probe_every: int = 0
     device: str = "auto"
-    model: str = "lenet"  # "lenet" (the review's) or "mlp" (the paper's Sec. 4.1 network, 28x28 input)
+    model: str = "lenet"  # "lenet" (the review's), "mlp" (the paper's Sec. 4.1 network) or "convnet" (28x28 input)
     init_std: float | None = None  # None: PyTorch's default initialisation; else weights ~ N(0, init_std^2), biases 0
     steps: int | None = None  # train for this many SGD steps (epochs is then ignored); None: ``epochs`` passes
     eval_every: int = 0  # test accuracy every this many steps (and at step 0); 0: once per epoch only
@@ -150,7 +150,7 @@ class TrainConfig:
     dataset: str = "mnist"  # "mnist" or "fashion-mnist" (bnreview.data.DATASETS)
     val_size: int = 0  # training images held out for validation (never trained on); 0: none
     dropout: float = 0.0  # LeNet only: dropout probability on the inputs of fc1 and fc2; 0: none
-    hidden_layers: int = MLP_DEPTH  # the MLP's hidden layers of 100 units (the paper's: 3); LeNet's depth is fixed
+    hidden_layers: int = MLP_DEPTH  # the MLP's hidden layers of 100 units (the paper's: 3), the ConvNet's convolutions
 
     def __post_init__(self):
         def need(ok: bool, name: str, accepted: str):
@@ -177,9 +177,9 @@ class TrainConfig:
 
         choice("model", MODELS)
         choice("dataset", tuple(DATASETS))
-        integer("hidden_layers", 1, "an integer >= 1 (the MLP's hidden layers)")
-        need(self.model == "mlp" or self.hidden_layers == MLP_DEPTH, "hidden_layers",
-             f"{MLP_DEPTH} for LeNet (only the MLP's depth can change)")
+        integer("hidden_layers", 1, "an integer >= 1 (the MLP's hidden layers, the ConvNet's convolutions)")
+        need(self.model != "lenet" or self.hidden_layers == MLP_DEPTH, "hidden_layers",
+             f"{MLP_DEPTH} for LeNet (only the MLP's and the ConvNet's depth can change)")
         object.__setattr__(self, "bn", resolve_bn_layers(self.bn, bn_layers(self.model, self.hidden_layers)))
         real("lr", lambda v: v > 0, "a finite number > 0")
         integer("epochs", 1, "an integer >= 1")
@@ -207,19 +207,21 @@ class TrainConfig:
         real("bn_noise", lambda v: v >= 0, "a finite number >= 0 (0: no noise)")
         need(not self.bn_noise or self.bn, "bn_noise", "0 when there is no BN layer (the noise goes after BN)")
         real("dropout", lambda v: 0 <= v < 1, "a number in [0, 1)")
-        need(not self.dropout or self.model == "lenet", "dropout", "0 for the paper's MLP (dropout is LeNet's only)")
+        need(not self.dropout or self.model == "lenet", "dropout", "0 for " + ("the paper's MLP" if self.model == "mlp" else "the ConvNet") + " (dropout is LeNet's only)")
 
     @property
     def input_size(self) -> int:
-        """Side of the input images: 32 (padded) for LeNet, 28 for the paper's MLP."""
-        return 28 if self.model == "mlp" else 32
+        """Side of the input images: 32 (padded) for LeNet, 28 for the paper's MLP and the ConvNet."""
+        return 32 if self.model == "lenet" else 28
 
-    def build_model(self) -> LeNet | PaperMLP:
+    def build_model(self) -> LeNet | PaperMLP | ConvNet:
         """A freshly initialised network as this config describes it (seed the RNG first for a fixed start)."""
         kwargs = dict(bn=self.bn, bn_impl=self.bn_impl, bn_position=self.bn_position, activation=self.activation,
                       bn_noise=self.bn_noise, noise_seed=self.seed)
         if self.model == "mlp":
             model = PaperMLP(**kwargs, depth=self.hidden_layers)
+        elif self.model == "convnet":
+            model = ConvNet(**kwargs, depth=self.hidden_layers)
         else:
             model = LeNet(**kwargs, dropout=self.dropout)
         return model if self.init_std is None else init_gaussian(model, self.init_std)
@@ -237,7 +239,8 @@ class TrainConfig:
 
     def describe(self) -> str:
         """A one-line summary for captions and progress bars."""
-        bn = "no BN" if not self.bn else f"BN on {'+'.join(self.bn)} ({self.bn_position}, {self.bn_impl})"
+        layers = "+".join(self.bn) if len(self.bn) <= 4 else f"all {len(self.bn)} layers"  # many: the deep networks'
+        bn = "no BN" if not self.bn else f"BN on {layers} ({self.bn_position}, {self.bn_impl})"
         if self.bn_noise:
             bn += f" + noise {self.bn_noise:g}"
         data = f"{TRAIN_SIZE - self.val_size:,}" if self.n_train is None else f"{self.n_train:,}"
@@ -245,7 +248,8 @@ class TrainConfig:
                   else f"{self.steps:,} step{'s' if self.steps != 1 else ''}")
         text = f"lr {self.lr:g}, {bn}, batch {self.batch_size}, {length}, {data} images, seed {self.seed}"
         if self.model != "lenet":
-            depth = "" if self.hidden_layers == MLP_DEPTH else f", {self.hidden_layers} hidden layers"
+            kind = "convolutions" if self.model == "convnet" else "hidden layers"
+            depth = "" if self.hidden_layers == MLP_DEPTH else f", {self.hidden_layers} {kind}"
             text = f"{self.model} ({self.activation}{depth}), " + text
         if self.dataset != "mnist":
             text = f"{DATASETS[self.dataset].display}: " + text

@@ -8,7 +8,8 @@ import torch
 from bnreview import experiments as ex
 from bnreview import findings as fd
 from bnreview.cache import cached_train
-from bnreview.models import BN_LAYERS, MLP_LAYERS, BNNoise, LeNet, PaperMLP, init_gaussian, pool2, resolve_bn_layers
+from bnreview.models import (BN_LAYERS, MLP_LAYERS, BNNoise, ConvNet, LeNet, PaperMLP, init_gaussian, pool2,
+                             resolve_bn_layers)
 from bnreview.config import TrainConfig, for_profile
 from bnreview.train import History, train
 
@@ -45,6 +46,46 @@ def test_a_deeper_mlp_has_depth_hidden_layers_and_the_paper_s_is_unchanged():
                                                            hidden_layers=5).describe()
     with pytest.raises(ValueError, match="depth=0 is invalid; accepted: an integer >= 1"):
         PaperMLP(depth=0)
+
+
+def test_the_convnet_stacks_depth_tanh_convolutions_with_bn_before_each():
+    model = ConvNet(bn="all", depth=5)
+    assert model.bn_layers == ("conv1", "conv2", "conv3", "conv4", "conv5") and model.conv1.bias is None
+    assert model.conv1.in_channels == 1 and model.conv5.in_channels == model.conv5.out_channels == 8
+    assert isinstance(model.act, torch.nn.Tanh) and model.out.in_features == 8 * 7 * 7
+    record = {}
+    assert model(torch.randn(4, 1, 28, 28), record).shape == (4, 10)
+    assert record["conv1"].shape == (4, 8, 28, 28) and record["conv5"].shape == (4, 8, 14, 14)
+    plain = ConvNet(depth=2)
+    assert plain.conv2.bias is not None and not plain.bn
+    assert sum(p.numel() for p in plain.parameters()) == (9 * 8 + 8) + (72 * 8 + 8) + 392 * 10 + 10
+    config = TrainConfig(lr=0.1, model="convnet", bn="all", hidden_layers=16)
+    assert config.input_size == 28 and len(config.build_model().bn) == 16
+    assert "convnet (tanh, 16 convolutions)" in config.describe() and "BN on all 16 layers" in config.describe()
+    with pytest.raises(ValueError, match="dropout=0.5 is invalid; accepted: 0 for the ConvNet"):
+        TrainConfig(lr=0.1, model="convnet", dropout=0.5)
+    with pytest.raises(ValueError, match="unknown BN layer 'fc1'"):
+        TrainConfig(lr=0.1, model="convnet", bn="fc1")
+    with pytest.raises(ValueError, match="depth=0 is invalid; accepted: an integer >= 1"):
+        ConvNet(depth=0)
+
+
+def test_a_convnet_trains_probes_its_layers_and_repeats_its_numbers():
+    config = TrainConfig(lr=0.3, model="convnet", bn="all", hidden_layers=3, steps=24, probe_every=12, **TINY)
+    history = train(config, progress=False)
+    assert history.final_test_acc > 0.3 and history.probe_steps == [0, 12, 24]
+    assert set(history.probes) == {"conv1", "conv2", "conv3"} and "conv3.weight" in history.state_dict
+    assert train(config, progress=False).step_loss == history.step_loss
+
+
+def test_the_depth_chapter_runs_both_families_at_their_own_length():
+    conv = ex.depth_config(8, "all", 0.3, "convnet")
+    assert (conv.model, conv.activation, conv.steps, conv.hidden_layers) == ("convnet", "tanh", 3_000, 8)
+    mlp = ex.depth_config(8, "all", 0.3)
+    assert (mlp.model, mlp.activation, mlp.steps) == ("mlp", "sigmoid", 10_000)
+    assert {c.model for hs in ex.depth_pilot_plan("convnet").values() for c in hs} == {"convnet"}
+    with pytest.raises(ValueError, match="unknown family 'cnn'; accepted: 'mlp', 'convnet'"):
+        ex.depth_config(8, "all", 0.3, "cnn")
 
 
 def test_the_depth_pilot_chooses_each_network_s_rate_at_each_depth_on_validation():

@@ -17,7 +17,7 @@
 * :mod:`~bnreview.experiments.fashion`: is MNIST too easy? The review's experiment on Fashion-MNIST.
 * :mod:`~bnreview.experiments.landscape`: the loss landscape along the gradient (Santurkar et al. 2018), from the
   sweep's runs replayed with a probe.
-* :mod:`~bnreview.experiments.depth`: is LeNet too shallow? Sigmoid MLPs of 2 to 16 hidden layers.
+* :mod:`~bnreview.experiments.depth`: is LeNet too shallow? Sigmoid MLPs and tanh convolutional stacks of 2 to 16 layers.
 * :mod:`~bnreview.experiments.tuned`: the review's comparison with each network at its own rate, chosen on validation
   (on MNIST for lenet_bn, on Fashion-MNIST for fashion).
 
@@ -36,8 +36,9 @@ from bnreview.experiments.common import (SEEDS, SWEEP_EVAL_EVERY, VAL_SIZE, Plan
                                          final_accuracies, grid_plan, mean_or_nan, model_from,
                                          run_grid, run_plan, run_seeds, seed_summary, seeded, seeds, sweep_config,
                                          val_size)
-from bnreview.experiments.depth import (DEPTH_ACCURACY, DEPTH_EVAL_EVERY, DEPTH_LRS, DEPTH_STEPS, DEPTHS, DepthRuns,
-                                        depth_choice, depth_config, depth_pilot_plan, depth_plan, depth_runs)
+from bnreview.experiments.depth import (DEPTH_ACCURACY, DEPTH_EVAL_EVERY, DEPTH_LRS, DEPTH_STEPS, DEPTHS, FAMILIES,
+                                        FAMILY_STEPS, DepthRuns, depth_choice, depth_config, depth_pilot_plan,
+                                        depth_plan, depth_runs)
 from bnreview.experiments.landscape import (LANDSCAPE_EVERY, LANDSCAPE_LRS, MEASURES, MULTIPLES, landscape,
                                             landscape_plan, landscape_runs, measure_run, probe_line)
 from bnreview.experiments.fashion import (D2L_PUBLISHED, D2L_SETTINGS, FASHION, FASHION_LRS, d2l_config, d2l_plan,
