@@ -94,10 +94,25 @@ def fashion() -> Chapter:
                    fd.fashion_findings(review, sweep, d2l, ex.D2L_PUBLISHED, ex.review_runs(), tuned))
 
 
+@dataclass(frozen=True)
+class DepthChapter:
+    """The depth chapter's two families, each a :class:`bnreview.findings.DepthFindings`."""
+
+    mlp: fd.DepthFindings
+    conv: fd.DepthFindings
+
+    @property
+    def claims(self) -> list[fd.Claim]:
+        """The chapter's rows of the ledger: the MLPs', then the convolutional networks'."""
+        return [self.mlp.claim, self.conv.claim]
+
+
 def depth() -> Chapter:
-    """Sigmoid MLPs of growing depth, with and without BN, each at its own rate."""
-    runs = ex.depth_runs()
-    return Chapter({"depth": runs}, fd.depth_findings(runs.pilot, runs.choice, runs.runs))
+    """Sigmoid MLPs and tanh convolutional networks of growing depth, with and without BN, each at its own rate."""
+    mlp, conv = ex.depth_runs("mlp"), ex.depth_runs("convnet")
+    return Chapter({"mlp": mlp, "convnet": conv},
+                   DepthChapter(fd.depth_findings(mlp.pilot, mlp.choice, mlp.runs, "mlp"),
+                                fd.depth_findings(conv.pilot, conv.choice, conv.runs, "convnet")))
 
 
 # The chapters whose claims the ledger judges, in the book's order ("landscape" is a section of what_bn_does).

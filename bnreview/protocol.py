@@ -9,10 +9,10 @@ Written 2026-12-06, before the ten-seed runs it specifies; :data:`CHANGES` lists
 changed after its runs existed, with the date and the reason. A later change goes there too.
 
 Why ten seeds: with three, complete separation of two groups has an exact permutation p of 0.10,
-so no comparison could reach a verdict at 5%, let alone after correction: with the 29 entries,
-Holm's strictest level is 0.05 / 29 = 0.0017 (the ledger corrects over its tests, a few more
+so no comparison could reach a verdict at 5%, let alone after correction: with the 32 entries,
+Holm's strictest level is 0.05 / 32 = 0.0016 (the ledger corrects over its tests, a few more
 where an entry is measured at several settings). With ten pairs, the paired t interval at that
-level is about +/-1.4 standard deviations of the paired differences wide (t quantile 4.4, over the
+level is about +/-1.4 standard deviations of the paired differences wide (t quantile 4.5, over the
 square root of 10; ``tests/test_protocol.py`` checks it), so an entry reaches a verdict when its
 smallest effect is more than about 1.4 such deviations: the reruns report the deviations they find
 beside each verdict.

@@ -73,3 +73,22 @@ def test_no_growth_with_depth_is_not_called_support():
 def test_a_run_that_never_reaches_the_target_counts_at_its_length():
     spread = fd.censored_log_steps([run(0, 0.5, None, steps=4000), run(1, 0.95, 500)])
     assert spread.values == pytest.approx((math.log(4000), math.log(500))) and spread.seeds == (0, 1)
+
+
+def test_the_convolutional_family_is_judged_under_its_own_entries():
+    runs = {key: [run(h.config["seed"], h.final_test_acc, 1000 if key[1] == WITH else 2000, steps=3_000,
+                      **{k: v for k, v in h.config.items() if k != "seed"}) for h in hs]
+            for key, hs in runs_with({2: 0.0, 4: 0.5, 8: 1.0, 16: 1.5}, {d: None for d in (2, 4, 8, 16)}).items()}
+    f = fd.depth_findings(pilot_for(runs), {key: 1.0 for key in runs}, runs, "convnet")
+    assert f.claim.topic == "BN's advantage grows with depth in a convolutional stack"
+    assert {t.entry for t in f.claim.tests} == {"conv-depth-accuracy", "conv-depth-trend", "conv-depth-steps"}
+    assert f.row(16).steps_ratio == pytest.approx(0.5) and "convolutions" in f.claim.evidence
+    table = fd.depth_table(f)
+    assert table.startswith("| convolutions |") and table.endswith("supported, supported |")
+    with pytest.raises(ValueError, match="unknown family 'cnn'; accepted: 'mlp', 'convnet'"):
+        fd.depth_findings(pilot_for(runs), {}, runs, "cnn")
+
+
+def test_every_family_the_experiments_run_has_its_ledger_row():
+    from bnreview import experiments as ex
+    assert tuple(fd.DEPTH_FAMILIES) == ex.FAMILIES

@@ -97,5 +97,5 @@ from bnreview.findings.fashion import CLASSES, FashionFindings, fashion_findings
 from bnreview.findings.in_browser import TRY_LR, BrowserFindings, browser_findings
 from bnreview.findings.landscape import (SANTURKAR_CLAIM, LandscapeFindings, landscape_findings, landscape_table,
                                          run_means)
-from bnreview.findings.depth import (CHANCE_BAR, DepthFindings, DepthRow, advantage_slopes, at_chance,
-                                     censored_log_steps, depth_findings, depth_table)
+from bnreview.findings.depth import (CHANCE_BAR, DEPTH_FAMILIES, DepthFindings, DepthRow, Family, advantage_slopes,
+                                     at_chance, censored_log_steps, depth_findings, depth_table)

@@ -51,6 +51,8 @@ QUESTIONS = (
              "LeNet on Fashion-MNIST, each at its rate chosen on validation"),
     Question("Does BN's advantage grow with depth?", "\"probably\": LeNet is too shallow", "depth-trend",
              "sigmoid MLPs, 2 to 16 layers"),
+    Question("Does it grow with the depth of a convolutional network?", "\"probably\": LeNet is too shallow",
+             "conv-depth-trend", "tanh convolutional networks, 2 to 16 layers"),
 )
 
 

@@ -1,10 +1,12 @@
-"""Chapter "Is LeNet too shallow?": sigmoid MLPs of 2 to 16 hidden layers, without BN and with BN before every
-sigmoid, each network at its own learning rate (chosen on held-out images); BN's advantage against depth.
+"""Chapter "Is LeNet too shallow?": two families of networks of 2 to 16 layers, without BN and with BN before every
+nonlinearity, each network at its own learning rate (chosen on held-out images); BN's advantage against depth.
 
-The review explains BN's missing advantage by LeNet's depth. If that is right, BN's advantage in final
-accuracy should grow with depth (the protocol's ``depth-trend``), and show at every depth or at least at the
-deeper ones (``depth-accuracy``, ``depth-steps``). Findings are typed: the chapter reads the fields of
-:class:`DepthFindings` and writes its own sentences around them.
+The families (:data:`DEPTH_FAMILIES`): sigmoid MLPs (the paper's network made deeper) and plain tanh convolutional
+stacks in LeNet's style (:class:`bnreview.models.ConvNet`). The review explains BN's missing advantage by LeNet's
+depth. If that is right, BN's advantage in final accuracy should grow with depth (the protocol's ``depth-trend``,
+``conv-depth-trend``), and show at every depth or at least at the deeper ones (``depth-accuracy``, ``depth-steps``,
+``conv-depth-accuracy``, ``conv-depth-steps``). Findings are typed: the chapter reads the fields of :class:`DepthFindings`, one per
+family, and writes its own sentences around them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,27 @@ from bnreview.train import History
 WITHOUT, WITH = "without BN", "with BN"  # experiments.NETWORKS' names
 DEPTH_TARGET = 0.90  # the accuracy whose steps depth-steps counts (experiments.DEPTH_ACCURACY)
 CHANCE_BAR = 20.0  # % test accuracy: a ten-class network below it has not trained (chance is 10%)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of networks of growing depth in the ledger: its row and its three protocol entries."""
+
+    topic: str  # its ledger row
+    accuracy: str  # its protocol ids: BN's advantage in final accuracy per depth,
+    trend: str  # that advantage's slope over log2(depth),
+    steps: str  # and steps to 90% per depth
+    networks: str  # its evidence, before the depths
+    layers: str  # what its depth counts
+
+
+DEPTH_FAMILIES = {
+    "mlp": Family("BN's advantage grows with depth (is LeNet too shallow?)", "depth-accuracy", "depth-trend",
+                  "depth-steps", "sigmoid MLPs of", "hidden layers"),
+    "convnet": Family("BN's advantage grows with depth in a convolutional stack", "conv-depth-accuracy",
+                      "conv-depth-trend", "conv-depth-steps", "plain tanh convolutional networks in LeNet's style of",
+                      "convolutions"),
+}
 
 
 def at_chance(accuracy: Spread) -> bool:
@@ -50,6 +73,7 @@ class DepthRow:
 class DepthFindings:
     """What the depth chapter found: a row per depth, the trend over depth, the pilot's curves, the ledger's claim."""
 
+    family: Family
     rows: tuple[DepthRow, ...]
     slopes: Comparison  # each seed's slope of BN's advantage (points) over log2(depth), against 0
     pilot: dict[tuple[int, str], dict[float, float]]  # (depth, network) -> lr -> validation accuracy (%), seed 0
@@ -102,8 +126,11 @@ def advantage_slopes(runs: dict[tuple[int, str], Sequence[History]]) -> Spread:
 
 
 def depth_findings(pilot: dict[tuple[int, float, str], Sequence[History]], choice: dict[tuple[int, str], float],
-                   runs: dict[tuple[int, str], Sequence[History]]) -> DepthFindings:
-    """The chapter's findings from ``experiments.depth_runs()``: its pilot, the rates chosen and the runs."""
+                   runs: dict[tuple[int, str], Sequence[History]], family: str = "mlp") -> DepthFindings:
+    """A family's findings from ``experiments.depth_runs(family)``: its pilot, the rates chosen and the runs."""
+    if family not in DEPTH_FAMILIES:
+        raise ValueError(f"unknown family {family!r}; accepted: {', '.join(map(repr, DEPTH_FAMILIES))}")
+    fam = DEPTH_FAMILIES[family]
     depths = sorted({d for d, _ in runs})
     rows = tuple(DepthRow(d, choice[d, WITHOUT], choice[d, WITH],
                           compare(final_accuracy(runs[d, WITHOUT]), final_accuracy(runs[d, WITH])),
@@ -114,28 +141,28 @@ def depth_findings(pilot: dict[tuple[int, float, str], Sequence[History]], choic
     curves: dict[tuple[int, str], dict[float, float]] = {}
     for (depth, lr, name), hs in sorted(pilot.items()):
         curves.setdefault((depth, name), {})[lr] = 0.0 if hs[0].diverged else 100 * hs[0].final_val_acc
-    tests = (*(Test("depth-accuracy", r.accuracy, label=f"{r.depth} layers") for r in rows),
-             Test("depth-trend", trend),
-             *(Test("depth-steps", r.log_steps, label=f"{r.depth} layers") for r in rows))
+    tests = (*(Test(fam.accuracy, r.accuracy, label=f"{r.depth} layers") for r in rows),
+             Test(fam.trend, trend),
+             *(Test(fam.steps, r.log_steps, label=f"{r.depth} layers") for r in rows))
     # seed 0's runs at the chosen rates are the pilot's (one config, loaded twice): count each config once
     everything = {json.dumps(h.config, sort_keys=True): h for hs in (*pilot.values(), *runs.values()) for h in hs}
     claim = Claim(
-        topic="BN's advantage grows with depth (is LeNet too shallow?)",
+        topic=fam.topic,
         paper="not claimed (the paper's networks are Inception and a 3-layer MLP)",
         review="BN's advantages \"were not noticed\" on LeNet, \"probably\" because it is shallow",
-        evidence="sigmoid MLPs of " + ", ".join(map(str, depths)) + " hidden layers, each network at its own rate "
+        evidence=f"{fam.networks} " + ", ".join(map(str, depths)) + f" {fam.layers}, each network at its own rate "
                  "chosen on held-out images; per depth, BN's advantage in final test accuracy: "
                  + "; ".join(f"{r.depth} layers {r.accuracy.difference:+.2f} points" for r in rows),
         tests=tests, chapter="depth")
     n_seeds = min(len(hs) for hs in runs.values())
-    return DepthFindings(rows, trend, curves, claim, n_seeds, len(everything), train_minutes(everything.values()))
+    return DepthFindings(fam, rows, trend, curves, claim, n_seeds, len(everything), train_minutes(everything.values()))
 
 
 def depth_table(found: DepthFindings) -> str:
     """A row per depth: each network's chosen rate and final test accuracy, BN's advantage and its steps ratio
     with their 95% intervals (paired by seed), and the two tests' verdicts judged within the chapter."""
     verdicts = {j.test.name: j.verdict for j in found.claim.judged}
-    rows = ["| hidden layers | lr without / with BN | final test accuracy without / with BN | BN's advantage "
+    rows = [f"| {found.family.layers} | lr without / with BN | final test accuracy without / with BN | BN's advantage "
             "(points) | steps to 90%, with / without BN | verdicts (accuracy, steps) |", "|---:|---|---|---|---|---|"]
     for r in found.rows:
         steps = r.log_steps.interval
@@ -144,5 +171,5 @@ def depth_table(found: DepthFindings) -> str:
         label = f"{r.depth} layers"
         rows.append(f"| {r.depth} | {r.lr_without:g} / {r.lr_with:g} | {r.accuracy.a.mean:.2f}% / "
                     f"{r.accuracy.b.mean:.2f}% | {r.accuracy.interval_text().replace(' points', '')} | {ratio} | "
-                    f"{verdicts[f'depth-accuracy ({label})']}, {verdicts[f'depth-steps ({label})']} |")
+                    f"{verdicts[f'{found.family.accuracy} ({label})']}, {verdicts[f'{found.family.steps} ({label})']} |")
     return "\n".join(rows)
