@@ -26,9 +26,10 @@ def _interval(ax, x, per_seed: list[list[float]], intervals: list[tuple[float, f
 
 
 def advantage_by_depth(depths, accuracy_diffs, accuracy_intervals, log_step_diffs, step_intervals,
-                       title: str | None = None):
+                       title: str | None = None, layers: str = "hidden layers"):
     """Left: BN's advantage in final test accuracy (points) per depth; right: BN's steps to 90% over the steps
-    without BN (a ratio, log scale; below 1 BN is faster). Dots: seeds; bars: 95% intervals of the paired mean."""
+    without BN (a ratio, log scale; below 1 BN is faster). Dots: seeds; bars: 95% intervals of the paired mean.
+    ``layers``: what the depth counts (the x axis's label)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     _interval(left, depths, accuracy_diffs, accuracy_intervals, "tab:orange")
     left.axhline(0, color="grey", lw=0.8)
@@ -40,15 +41,17 @@ def advantage_by_depth(depths, accuracy_diffs, accuracy_intervals, log_step_diff
     for ax in (left, right):
         ax.set_xscale("log", base=2)
         ax.set_xticks(depths, [str(d) for d in depths])
-        ax.set_xlabel("hidden layers")
+        ax.set_xlabel(layers)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def pilot_by_depth(curves: dict[tuple[int, str], dict[float, float]], title: str | None = None):
-    """Validation accuracy (%) against the learning rate, one panel per depth, both networks (the pilot's seed)."""
+def pilot_by_depth(curves: dict[tuple[int, str], dict[float, float]], title: str | None = None,
+                   layers: str = "hidden layers"):
+    """Validation accuracy (%) against the learning rate, one panel per depth, both networks (the pilot's seed);
+    ``layers``: what the depth counts (the panels' titles)."""
     depths = sorted({d for d, _ in curves})
     fig, axes = plt.subplots(1, len(depths), figsize=(2.6 * len(depths), 3), sharey=True, squeeze=False)
     for ax, depth in zip(axes[0], depths):
@@ -57,7 +60,7 @@ def pilot_by_depth(curves: dict[tuple[int, str], dict[float, float]], title: str
             if points:
                 ax.plot([lr for lr, _ in points], [acc for _, acc in points], marker="o", color=color, label=name)
         ax.set_xscale("log")
-        ax.set_title(f"{depth} hidden layers", fontsize=9)
+        ax.set_title(f"{depth} {layers}", fontsize=9)
         ax.set_xlabel("learning rate")
     axes[0][0].set_ylabel("validation accuracy (%)")
     axes[0][0].legend(fontsize=8)
