@@ -35,7 +35,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from bnreview import train as train_module  # noqa: E402
-from bnreview.cache import cache_dir  # noqa: E402
+from bnreview.cache import cache_dir, read_entry  # noqa: E402
 from bnreview.config import TrainConfig, review_config  # noqa: E402
 from bnreview.experiments import sweep_config  # noqa: E402
 from bnreview.models import BN_LAYERS  # noqa: E402
@@ -133,9 +133,9 @@ def book_share(run_log: Path) -> str:
             trained[entry["run"]] = trained.get(entry["run"], 0.0) + entry["seconds"]
     steps = 0.0
     for path in cache_dir().glob("*.pt"):
-        stored = torch.load(path, map_location="cpu", weights_only=False)["history"]
-        if TrainConfig.from_dict(stored["config"]).describe() in trained:
-            steps += sum(stored["epoch_seconds"])
+        stored = read_entry(path)[1]
+        if stored.train_config().describe() in trained:
+            steps += sum(stored.epoch_seconds)
     total = sum(trained.values())
     if not total:
         return f"{run_log}: the build trained no run (its runs came from the cache)"

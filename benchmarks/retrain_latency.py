@@ -74,10 +74,9 @@ def load_baseline(path: str | None):
     """The History stored in the cache entry at ``path`` (None without one)."""
     if path is None:
         return None
-    from bnreview.train import History
+    from bnreview.cache import read_entry
 
-    entry = torch.load(path, weights_only=True)
-    return History.from_dict(entry["history"], entry["state_dict"])
+    return read_entry(Path(path))[1]
 
 
 def make_panel(n_train: int, seed: int, draw: bool, baseline=None):

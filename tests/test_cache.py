@@ -183,6 +183,25 @@ def test_entries_hold_the_identity_they_are_keyed_on():
     assert entry["identity"]["config"]["lr"] == 0.1
 
 
+def test_entries_store_a_runs_lists_as_tensors_and_give_back_the_same_lists(forbid_training):
+    first = cached_train(CONFIG, progress=False)
+    stored = torch.load(entry_path(CONFIG), weights_only=True)["history"]
+    assert stored["step_loss"].dtype == torch.float64 and stored["sample_indices"].dtype == torch.int64
+    assert isinstance(stored["confusion"], list)  # nested lists stay lists
+    forbid_training()
+    again = load_cached(CONFIG)
+    assert again == first and type(again.step_loss) is list and type(again.step_loss[0]) is float
+    assert again.step_loss == first.step_loss and again.sample_indices == first.sample_indices
+
+
+def test_an_entry_written_with_plain_lists_still_loads(forbid_training):
+    first = cached_train(CONFIG, progress=False)
+    entry = {"identity": cache.identity(CONFIG), "history": first.to_dict(), "state_dict": first.state_dict}
+    torch.save(entry, entry_path(CONFIG))  # as entries were written before lists were stored as tensors
+    forbid_training()
+    assert load_cached(CONFIG) == first
+
+
 def test_code_version_can_add_the_modules_that_derive_a_value(monkeypatch):
     from bnreview import experiments
 
