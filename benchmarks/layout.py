@@ -16,43 +16,48 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from bnreview.models import LeNet  # noqa: E402
+from bnreview import models  # noqa: E402
+from bnreview.cache import cpu_kind  # noqa: E402
 from bnreview.train import TRAIN_THREADS, keep_freed_memory  # noqa: E402
 
 BATCH = 64
 
 
-def stepper(bn, layout: torch.memory_format, images: torch.Tensor, labels: torch.Tensor):
-    """A function training ``n`` steps of a fresh LeNet in ``layout`` on ``images`` (weights seeded alike)."""
+def stepper(bn, images: torch.Tensor, labels: torch.Tensor, layout: torch.memory_format = torch.contiguous_format,
+            first_conv=models.first_conv):
+    """A function training ``n`` steps of a fresh LeNet in ``layout``, conv1's gradient by ``first_conv`` (weights seeded alike)."""
     torch.manual_seed(0)
-    model = LeNet(bn=bn).to(memory_format=layout)
+    model = models.LeNet(bn=bn).to(memory_format=layout)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 
     def run(n: int) -> float:
-        start = time.perf_counter()
-        for i in range(n):
-            x = images[i * BATCH:(i + 1) * BATCH].contiguous(memory_format=layout)
-            loss = F.cross_entropy(model(x), labels[i * BATCH:(i + 1) * BATCH])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss.item()
-        return time.perf_counter() - start
+        with mock.patch.object(models, "first_conv", first_conv):
+            start = time.perf_counter()
+            for i in range(n):
+                x = images[i * BATCH:(i + 1) * BATCH].contiguous(memory_format=layout)
+                loss = F.cross_entropy(model(x), labels[i * BATCH:(i + 1) * BATCH])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss.item()
+            return time.perf_counter() - start
 
     run(10)  # warm-up: allocator, oneDNN's primitive caches
     return run
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def compare(description: str, ways: dict[str, dict]) -> int:
+    """Time LeNet's step each of two ``ways`` (``stepper``'s keyword arguments), taking turns; print both and their ratio."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--steps", type=int, default=100, help="steps per round (default 100)")
-    parser.add_argument("--repeats", type=int, default=12, help="rounds, alternating the layouts (default 12)")
+    parser.add_argument("--repeats", type=int, default=12, help="rounds, the two ways taking turns (default 12)")
     args = parser.parse_args()
     if args.steps < 10 or args.repeats < 1:
         parser.error("--steps must be at least 10 and --repeats at least 1")
@@ -61,19 +66,23 @@ def main() -> int:
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(args.steps * BATCH, 1, 32, 32, generator=generator)
     labels = torch.randint(0, 10, (args.steps * BATCH,), generator=generator)
-    print(f"LeNet training step, batch {BATCH}, torch {torch.__version__}, {TRAIN_THREADS} threads, "
+    print(f"LeNet training step, batch {BATCH}, torch {torch.__version__}, {cpu_kind()}, {TRAIN_THREADS} threads, "
           f"{args.repeats} rounds of {args.steps} steps")
+    (first, first_way), (second, second_way) = ways.items()
     for bn, name in (((), "no BN"), ("all", "our BN on all four layers")):
-        runs = {layout: stepper(bn, layout, images, labels) for layout in (torch.contiguous_format, torch.channels_last)}
-        times = {layout: [] for layout in runs}
+        runs = [stepper(bn, images, labels, **way) for way in (first_way, second_way)]
+        times = [[], []]
         for _ in range(args.repeats):
-            for layout, run in runs.items():
-                times[layout].append(1e3 * run(args.steps) / args.steps)
-        ratio = statistics.median(c / d for d, c in zip(times[torch.contiguous_format], times[torch.channels_last]))
-        print(f"  {name:26s} contiguous {statistics.median(times[torch.contiguous_format]):5.2f} ms/step, "
-              f"channels_last {statistics.median(times[torch.channels_last]):5.2f} ms/step: "
-              f"channels_last / contiguous {ratio:.3f}")
+            for run, spent in zip(runs, times):
+                spent.append(1e3 * run(args.steps) / args.steps)
+        ratio = statistics.median(b / a for a, b in zip(*times))
+        print(f"  {name:26s} {first} {statistics.median(times[0]):5.2f} ms/step, {second} "
+              f"{statistics.median(times[1]):5.2f} ms/step: {second} / {first} {ratio:.3f}")
     return 0
+
+
+def main() -> int:
+    return compare(__doc__.split("\n")[0], {"contiguous": {}, "channels_last": {"layout": torch.channels_last}})
 
 
 if __name__ == "__main__":
