@@ -107,9 +107,13 @@ def _key(identity: dict) -> str:
     return hashlib.sha256(_canonical(identity).encode()).hexdigest()[:24]
 
 
+def _path(identity: dict) -> Path:
+    return cache_dir() / f"{_key(identity)}.pt"
+
+
 def entry_path(config: TrainConfig) -> Path:
     """Where the run ``config`` describes is stored."""
-    return cache_dir() / f"{cache_key(config)}.pt"
+    return _path(identity(config))
 
 
 def _reason(exc: BaseException) -> str:
@@ -160,7 +164,7 @@ def load_cached(config: TrainConfig) -> History | None:
     reported, removed where possible, and treated as absent.
     """
     expected = identity(config)
-    path = cache_dir() / f"{_key(expected)}.pt"  # entry_path(config), its identity computed once
+    path = _path(expected)
     if not path.exists():
         return None
     try:
@@ -226,9 +230,10 @@ def atomic_write(path: Path, mode: str = "wb"):
 
 def store(config: TrainConfig, history: History) -> Path:
     """Write ``history`` (and its weights) atomically under ``config``'s key, with the identity it is keyed on."""
-    path = entry_path(config)
+    stored = identity(config)
+    path = _path(stored)
     with atomic_write(path) as f:
-        torch.save({"identity": identity(config), "history": _packed(history.to_dict()),
+        torch.save({"identity": stored, "history": _packed(history.to_dict()),
                     "state_dict": history.state_dict}, f)
     return path
 
